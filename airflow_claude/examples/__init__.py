@@ -1,0 +1,1 @@
+"""Example catalogs used by the demo DAGs, the tests and the benchmarks."""

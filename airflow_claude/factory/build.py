@@ -1,0 +1,174 @@
+"""Compile plan files into Airflow DAGs: one task per step, true dependencies, retries per step.
+
+:func:`load_plan_dags` is the one entry point. It is deterministic (same files, same
+serialized DAGs, so Airflow creates no new DAG version), honours the parsing context (a
+worker builds only its own plan), and never raises: an invalid plan becomes a visible
+placeholder DAG carrying its full error, and every good plan beside it still loads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import DAG, get_parsing_context
+
+from airflow_claude.catalog.catalog import Catalog
+from airflow_claude.catalog.tool import OperatorTool, PythonTool
+from airflow_claude.errors import Code, PlanIssue
+from airflow_claude.factory.docs import invalid_doc, plan_doc, step_doc
+from airflow_claude.plan.limits import DEFAULT_LIMITS, PlanLimits
+from airflow_claude.plan.loader import load_plan_file
+from airflow_claude.plan.model import ID_PATTERN, Plan
+from airflow_claude.runtime.invalid import InvalidPlanOperator
+from airflow_claude.runtime.operator_step import build_operator_task
+from airflow_claude.runtime.provenance import StepIdentity
+from airflow_claude.runtime.step import PlanStepOperator
+
+log = logging.getLogger(__name__)
+
+#: A fixed start date keeps the serialized DAG identical across parses (no ``now()`` anywhere).
+DEFAULT_START_DATE = datetime(2024, 1, 1, tzinfo=UTC)
+TAG = "airflow-claude"
+INVALID_TAG = "airflow-claude:invalid-plan"
+
+
+def load_plan_dags(
+    plans_dir: str | Path,
+    catalog: Catalog,
+    *,
+    dag_id_prefix: str = "",
+    limits: PlanLimits = DEFAULT_LIMITS,
+    retry_delay: timedelta = timedelta(seconds=30),
+    start_date: datetime = DEFAULT_START_DATE,
+    tags: Sequence[str] = (),
+    default_args: Mapping[str, Any] | None = None,
+) -> dict[str, DAG]:
+    """Build one DAG per ``*.json`` plan in ``plans_dir`` (sorted), keyed by DAG id.
+
+    Call it from a DAG file: ``globals().update(load_plan_dags(Path(__file__).parent / "plans", catalog))``.
+    The DAG id is ``dag_id_prefix + plan.id``; a plan file must be named ``<plan id>.json``.
+    """
+    folder = Path(plans_dir)
+    files = sorted(folder.glob("*.json"))
+    wanted = get_parsing_context().dag_id
+    if wanted and wanted.startswith(dag_id_prefix):
+        own = folder / f"{wanted[len(dag_id_prefix) :]}.json"
+        if own in files:
+            files = [own]  # a worker running a task of one plan builds only that plan
+    options = _Options(catalog, dag_id_prefix, limits, retry_delay, start_date, tuple(tags), dict(default_args or {}))
+    dags: dict[str, DAG] = {}
+    for path in files:
+        dag = _load_one(path, options)
+        dags[dag.dag_id] = dag
+    return dags
+
+
+class _Options:
+    def __init__(
+        self,
+        catalog: Catalog,
+        prefix: str,
+        limits: PlanLimits,
+        retry_delay: timedelta,
+        start_date: datetime,
+        tags: tuple[str, ...],
+        default_args: dict[str, Any],
+    ) -> None:
+        self.catalog = catalog
+        self.prefix = prefix
+        self.limits = limits
+        self.retry_delay = retry_delay
+        self.start_date = start_date
+        self.tags = tags
+        self.default_args = default_args
+
+
+def _load_one(path: Path, options: _Options) -> DAG:
+    result = load_plan_file(path, options.catalog, limits=options.limits)
+    if result.ok:
+        assert result.plan is not None
+        try:
+            return compile_plan(result.plan, options, source=path.name)
+        except Exception as exc:  # a DAG author's operator may reject arguments: show it, never crash
+            issue = PlanIssue(
+                Code.COMPILE_FAILED, f"{type(exc).__name__}: {exc}", file=str(path), plan_id=result.plan.id
+            )
+            return _invalid_dag(path, [issue], options)
+    return _invalid_dag(path, result.issues, options)
+
+
+def compile_plan(plan: Plan, options: _Options, *, source: str) -> DAG:
+    """Compile one validated plan. Deterministic: the same plan gives the same serialized DAG."""
+    catalog = options.catalog
+    digest = plan.hash
+    with DAG(
+        dag_id=options.prefix + plan.id,
+        schedule=plan.schedule,
+        start_date=options.start_date,
+        catchup=False,
+        description=_one_line(plan.goal),
+        doc_md=plan_doc(plan, digest, catalog.fingerprint, source),
+        tags=sorted({TAG, *options.tags}),
+        default_args={"retry_delay": options.retry_delay, **options.default_args},
+    ) as dag:
+        tasks: dict[str, Any] = {}
+        for step in plan.steps:
+            tool = catalog[step.tool]
+            identity = StepIdentity(plan.id, digest, step.id, tool.name, tool.version, catalog.fingerprint)
+            timeout = step.timeout_seconds or tool.max_timeout_seconds
+            common: dict[str, Any] = {
+                "task_id": step.id,
+                "retries": step.retries if step.retries is not None else tool.default_retries,
+                "doc_md": step_doc(plan, digest, step, tool),
+            }
+            if timeout:
+                common["execution_timeout"] = timedelta(seconds=timeout)
+            if isinstance(tool, PythonTool):
+                tasks[step.id] = PlanStepOperator(tool=tool, step_args=step.args, identity=identity, **common)
+            elif isinstance(tool, OperatorTool):
+                tasks[step.id] = build_operator_task(tool, step, identity, **common)
+            else:  # pragma: no cover - the catalog only holds these two kinds
+                raise TypeError(f"unsupported tool kind {tool.kind!r}")
+        for step in plan.steps:
+            for dependency in step.depends_on:
+                tasks[dependency] >> tasks[step.id]
+    log.debug("compiled plan %s (%s) into DAG %s", plan.id, digest, dag.dag_id)
+    return dag
+
+
+def _invalid_dag(path: Path, issues: list[PlanIssue], options: _Options) -> DAG:
+    """A placeholder DAG that shows the plan's errors in the UI and refuses to run."""
+    plan_id = next((i.plan_id for i in issues if i.plan_id and re.match(ID_PATTERN, i.plan_id)), None)
+    stem_ok = re.match(ID_PATTERN, path.stem) is not None
+    if plan_id == path.stem or (plan_id is None and stem_ok):
+        dag_id = options.prefix + path.stem
+    else:
+        safe = re.sub(r"[^A-Za-z0-9_-]", "_", path.stem)[:40]
+        dag_id = f"{options.prefix}invalid_{safe}_{hashlib.sha256(path.name.encode()).hexdigest()[:8]}"
+    log.warning("invalid plan %s: %d problem(s); it is shown as DAG %s and does not run", path, len(issues), dag_id)
+    for issue in issues:
+        log.warning("  %s", issue)
+    problems = "\n".join(str(issue) for issue in issues)
+    with DAG(
+        dag_id=dag_id,
+        schedule=None,
+        start_date=options.start_date,
+        catchup=False,
+        description=f"INVALID PLAN ({len(issues)} problems): {_one_line(issues[0].message)}",
+        doc_md=invalid_doc(path.name, issues),
+        tags=sorted({TAG, INVALID_TAG, *options.tags}),
+        is_paused_upon_creation=True,
+    ) as dag:
+        InvalidPlanOperator(task_id="plan_invalid", problems=problems, doc_md=invalid_doc(path.name, issues))
+    return dag
+
+
+def _one_line(text: str, limit: int = 180) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

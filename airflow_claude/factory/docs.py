@@ -1,0 +1,66 @@
+"""Markdown shown in the Airflow UI: a plan's provenance on the DAG, a step's on its task."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from airflow_claude.catalog.tool import Tool
+from airflow_claude.errors import PlanIssue
+from airflow_claude.plan.model import Plan, Step
+
+
+def fenced(text: str, lang: str = "") -> str:
+    """A code fence longer than any backtick run inside: plan text cannot break out of it."""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{lang}\n{text}\n{fence}"
+
+
+def plan_doc(plan: Plan, plan_hash: str, catalog_fingerprint: str, source: str) -> str:
+    provenance = plan.provenance.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+    rows = [
+        ("plan id", plan.id),
+        ("plan hash", plan_hash),
+        ("steps", str(len(plan.steps))),
+        ("schedule", plan.schedule or "manual"),
+        ("catalog fingerprint (now)", catalog_fingerprint),
+        ("source", source),
+    ]
+    table = "\n".join(f"| {k} | `{v}` |" for k, v in rows)
+    return (
+        "### airflow-claude plan\n\n**Goal**\n\n"
+        + fenced(plan.goal)
+        + "\n\n| field | value |\n|---|---|\n"
+        + table
+        + "\n\n**Provenance**\n\n"
+        + fenced(json.dumps(provenance, indent=2, sort_keys=True, ensure_ascii=False), "json")
+    )
+
+
+def step_doc(plan: Plan, plan_hash: str, step: Step, tool: Tool) -> str:
+    detail: dict[str, Any] = {
+        "plan_id": plan.id,
+        "plan_hash": plan_hash,
+        "step_id": step.id,
+        "tool": tool.name,
+        "tool_version": tool.version,
+        "side_effects": tool.side_effects,
+        "depends_on": step.depends_on,
+        "args": step.args,
+    }
+    text = f"### step `{step.id}`: tool `{tool.name}` v{tool.version}\n\n"
+    if step.description:
+        text += fenced(step.description) + "\n\n"
+    return text + fenced(json.dumps(detail, indent=2, sort_keys=True, ensure_ascii=False), "json")
+
+
+def invalid_doc(source: str, issues: list[PlanIssue]) -> str:
+    lines = "\n".join(str(issue) for issue in issues)
+    return (
+        "### Invalid plan: nothing from it runs\n\n"
+        f"Source: `{source}`. Fix the problems below; the other plans in the folder are unaffected.\n\n"
+        + fenced(lines)
+        + "\n\nCheck locally with `airflow-claude validate <file> --catalog <module:attr>`."
+    )

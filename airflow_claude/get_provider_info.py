@@ -1,0 +1,30 @@
+"""Provider metadata read by Airflow's providers manager (``airflow providers list``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Describe the provider; ``package-name`` must equal the distribution name."""
+    from airflow_claude import __version__
+
+    return {
+        "package-name": "airflow-claude",
+        "name": "Claude plans",
+        "description": "Claude proposes a plan; Airflow runs it as a validated, auditable task graph.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "Claude plans",
+                "external-doc-url": "https://github.com/airflow-claude/airflow-claude",
+                "tags": ["ai"],
+            }
+        ],
+        "operators": [
+            {
+                "integration-name": "Claude plans",
+                "python-modules": ["airflow_claude.runtime.step"],
+            }
+        ],
+    }

@@ -1,0 +1,118 @@
+"""Read plan files strictly: size-bounded, UTF-8, no duplicate keys, no NaN; then validate."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from airflow_claude.catalog.catalog import Catalog
+from airflow_claude.errors import Code, PlanIssue
+from airflow_claude.plan.limits import DEFAULT_LIMITS, PlanLimits
+from airflow_claude.plan.validator import ValidationResult, validate_plan
+
+
+class _DuplicateKeyError(ValueError):
+    def __init__(self, key: str, siblings: list[str]) -> None:
+        super().__init__(key)
+        self.key = key
+        self.siblings = siblings
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKeyError(key, [k for k, _ in pairs])
+        seen[key] = value
+    return seen
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 parses to inf: NaN/Infinity by the back door
+        raise ValueError(f"number {text} is out of range")
+    return value
+
+
+def parse_json_text(text: str | bytes, *, file: str | None = None) -> tuple[Any, list[PlanIssue]]:
+    """Parse JSON strictly. Duplicate keys are an error: the last one silently winning hides edits."""
+    try:
+        if isinstance(text, bytes):
+            text = text.decode("utf-8")
+        data = json.loads(
+            text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants, parse_float=_finite_float
+        )
+        return data, []
+    except RecursionError:
+        return None, [PlanIssue(Code.MALFORMED_JSON, "malformed JSON: nested too deeply to read", file=file)]
+    except _DuplicateKeyError as exc:
+        return None, [
+            PlanIssue(
+                Code.DUPLICATE_JSON_KEY,
+                f"key '{exc.key}' appears more than once in the same object (keys: {exc.siblings[:12]})",
+                file=file,
+                hint="JSON readers disagree on which copy wins; keep exactly one",
+            )
+        ]
+    except UnicodeDecodeError as exc:
+        return None, [PlanIssue(Code.MALFORMED_JSON, f"not UTF-8 text: {exc.reason} at byte {exc.start}", file=file)]
+    except ValueError as exc:
+        where = ""
+        if isinstance(exc, json.JSONDecodeError):
+            where = f" (line {exc.lineno}, column {exc.colno})"
+            exc_text = exc.msg
+        else:
+            exc_text = str(exc)
+        return None, [PlanIssue(Code.MALFORMED_JSON, f"malformed JSON: {exc_text}{where}", file=file)]
+
+
+def load_plan_file(
+    path: Path | str,
+    catalog: Catalog,
+    *,
+    limits: PlanLimits = DEFAULT_LIMITS,
+    require_id_matches_file: bool = True,
+) -> ValidationResult:
+    """Load and validate one plan file; problems come back as issues, never as exceptions."""
+    path = Path(path)
+    file = str(path)
+    try:
+        size = path.stat().st_size
+        if size > limits.max_file_bytes:
+            return ValidationResult(
+                None,
+                [
+                    PlanIssue(
+                        Code.FILE_TOO_LARGE,
+                        f"plan file is {size} bytes, over the limit of {limits.max_file_bytes}",
+                        file=file,
+                    )
+                ],
+            )
+        raw = path.read_bytes()
+    except OSError as exc:
+        return ValidationResult(None, [PlanIssue(Code.FILE_UNREADABLE, f"cannot read: {exc.strerror}", file=file)])
+    data, issues = parse_json_text(raw, file=file)
+    if issues:
+        return ValidationResult(None, issues)
+    result = validate_plan(data, catalog, limits=limits, file=file)
+    plan_id = data.get("id") if isinstance(data, dict) else None
+    if require_id_matches_file and isinstance(plan_id, str) and plan_id != path.stem:
+        result.issues.append(
+            PlanIssue(
+                Code.FILE_NAME_MISMATCH,
+                f"plan id '{plan_id}' does not match the file name '{path.name}'",
+                file=file,
+                plan_id=plan_id,
+                path="$.id",
+                hint=f"rename the file to '{plan_id}.json' (a worker finds a plan by its id)",
+            )
+        )
+        result.plan = None
+    return result

@@ -1,0 +1,593 @@
+"""Check a plan against the catalog and the limits before anything compiles or runs.
+
+Every problem is reported at once, each with the plan, step, JSON path, a stable code and a
+hint. The checks run on the raw document, so a schema error in one step does not hide a
+cycle or an unknown tool in another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import jsonschema
+from pydantic import ValidationError
+
+from airflow_claude.catalog.catalog import Catalog
+from airflow_claude.catalog.tool import OperatorTool, Tool
+from airflow_claude.errors import Code, PlanIssue, PlanValidationError, choices_hint, did_you_mean
+from airflow_claude.fingerprint import canonical_json
+from airflow_claude.plan.limits import DEFAULT_LIMITS, PlanLimits
+from airflow_claude.plan.model import ID_PATTERN, SCHEMA_VERSION, Plan, Provenance, Step
+from airflow_claude.plan.refs import RefSyntaxError, contains_ref, iter_refs, parse_ref, schema_at
+
+_PRESETS = {"@once", "@continuous", "@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly"}
+_FIELDS = {
+    "plan": set(Plan.model_fields),
+    "step": set(Step.model_fields),
+    "provenance": set(Provenance.model_fields),
+}
+_ID_KEYS = {"id"}
+_TYPE_ERRORS = {
+    "string_type",
+    "int_type",
+    "int_parsing",
+    "float_type",
+    "float_parsing",
+    "bool_type",
+    "bool_parsing",
+    "list_type",
+    "dict_type",
+    "model_type",
+    "model_attributes_type",
+    "datetime_type",
+    "datetime_parsing",
+    "int_from_float",
+}
+
+
+@dataclass
+class ValidationResult:
+    """The validated plan (None when anything is wrong) and every issue found."""
+
+    plan: Plan | None
+    issues: list[PlanIssue] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.plan is not None and not self.issues
+
+    def raise_for_issues(self) -> Plan:
+        """Return the plan, or raise :class:`PlanValidationError` listing every issue."""
+        if self.plan is None or self.issues:
+            raise PlanValidationError(list(self.issues))
+        return self.plan
+
+
+def parse_plan(data: Any, catalog: Catalog, *, limits: PlanLimits = DEFAULT_LIMITS, file: str | None = None) -> Plan:
+    """Validate and return a :class:`Plan`, or raise :class:`PlanValidationError`."""
+    return validate_plan(data, catalog, limits=limits, file=file).raise_for_issues()
+
+
+def validate_plan(
+    data: Any, catalog: Catalog, *, limits: PlanLimits = DEFAULT_LIMITS, file: str | None = None
+) -> ValidationResult:
+    """Run every check on a parsed JSON document and collect all issues."""
+    checker = _Checker(catalog, limits, file, data)
+    return ValidationResult(checker.run(), checker.issues)
+
+
+class _Checker:
+    def __init__(self, catalog: Catalog, limits: PlanLimits, file: str | None, data: Any) -> None:
+        self.catalog = catalog
+        self.limits = limits
+        self.file = file
+        self.data = data
+        self.plan_id = data.get("id") if isinstance(data, dict) and isinstance(data.get("id"), str) else None
+        self.issues: list[PlanIssue] = []
+        self._validators: dict[tuple[str, frozenset[str]], jsonschema.Draft202012Validator] = {}
+
+    def add(
+        self, code: str, message: str, *, step_id: str | None = None, path: str = "$", hint: str | None = None
+    ) -> None:
+        self.issues.append(PlanIssue(code, message, self.file, self.plan_id, step_id, path, hint))
+
+    # -- entry ---------------------------------------------------------------------------------
+    def run(self) -> Plan | None:
+        data = self.data
+        if not isinstance(data, dict):
+            self.add(Code.NOT_AN_OBJECT, f"a plan is a JSON object, got {_json_type(data)}")
+            return None
+        if data.get("schema_version") not in (None, SCHEMA_VERSION):
+            self.add(
+                Code.UNSUPPORTED_SCHEMA_VERSION,
+                f"schema_version {data.get('schema_version')!r} is not supported",
+                path="$.schema_version",
+                hint=f"this version of airflow-claude reads schema_version '{SCHEMA_VERSION}'",
+            )
+            return None
+        steps = data.get("steps")
+        if isinstance(steps, list) and len(steps) > self.limits.max_steps:
+            self.add(
+                Code.TOO_MANY_STEPS,
+                f"the plan has {len(steps)} steps, over the limit of {self.limits.max_steps}",
+                path="$.steps",
+                hint="split the goal into several plans or raise PlanLimits.max_steps",
+            )
+            return None
+        plan = self._check_model(data)
+        if isinstance(steps, list):
+            self._check_steps(steps)
+        self._check_schedule(data.get("schedule"))
+        return plan if not self.issues else None
+
+    # -- schema --------------------------------------------------------------------------------
+    def _check_model(self, data: dict[str, Any]) -> Plan | None:
+        try:
+            return Plan.model_validate(data)
+        except ValidationError as exc:
+            for error in exc.errors(include_url=False):
+                self._pydantic_issue(error)
+            return None
+
+    def _pydantic_issue(self, error: Any) -> None:
+        loc = tuple(error["loc"])
+        kind = error["type"]
+        step_id = self._step_id_at(loc)
+        path = _json_path(loc)
+        if kind == "extra_forbidden":
+            owner = "step" if loc[:1] == ("steps",) and len(loc) == 3 else "plan"
+            owner = "provenance" if loc[:1] == ("provenance",) else owner
+            key = str(loc[-1])
+            hint = did_you_mean(key, _FIELDS[owner]) or choices_hint(sorted(_FIELDS[owner]))
+            self.add(Code.UNKNOWN_FIELD, f"unknown field '{key}' in the {owner}", step_id=step_id, path=path, hint=hint)
+        elif kind == "missing":
+            self.add(Code.MISSING_FIELD, f"required field '{loc[-1]}' is missing", step_id=step_id, path=path)
+        elif kind == "too_short" and loc == ("steps",):
+            self.add(Code.EMPTY_PLAN, "the plan has no steps", path=path, hint="a plan needs at least one step")
+        elif kind == "string_pattern_mismatch" and loc[-1] in _ID_KEYS:
+            self.add(
+                Code.INVALID_ID,
+                f"{error['input']!r} is not a valid id",
+                step_id=step_id,
+                path=path,
+                hint=f"ids must match {ID_PATTERN}: ASCII letters, digits, '_' and '-', no dots or spaces",
+            )
+        elif kind in _TYPE_ERRORS:
+            self.add(
+                Code.WRONG_TYPE, f"{error['msg']} (got {_json_type(error.get('input'))})", step_id=step_id, path=path
+            )
+        else:
+            self.add(Code.INVALID_VALUE, str(error["msg"]), step_id=step_id, path=path)
+
+    def _step_id_at(self, loc: tuple[Any, ...]) -> str | None:
+        if len(loc) >= 2 and loc[0] == "steps" and isinstance(loc[1], int):
+            steps = self.data.get("steps")
+            if isinstance(steps, list) and loc[1] < len(steps) and isinstance(steps[loc[1]], dict):
+                sid = steps[loc[1]].get("id")
+                return sid if isinstance(sid, str) else None
+        return None
+
+    # -- steps ---------------------------------------------------------------------------------
+    def _check_steps(self, raw_steps: list[Any]) -> None:
+        steps: dict[str, tuple[int, dict[str, Any]]] = {}
+        for index, step in enumerate(raw_steps):
+            if not isinstance(step, dict) or not isinstance(step.get("id"), str):
+                continue  # already reported by the schema check
+            sid = step["id"]
+            if sid in steps:
+                self.add(
+                    Code.DUPLICATE_STEP_ID,
+                    f"step id '{sid}' is used by steps {steps[sid][0]} and {index}",
+                    step_id=sid,
+                    path=f"$.steps[{index}].id",
+                    hint="step ids must be unique",
+                )
+                continue
+            steps[sid] = (index, step)
+
+        deps = self._check_dependencies(steps)
+        order = self._topological_order(steps, deps)
+        ancestors = _ancestors(order, deps) if order is not None else None
+        if order is not None:
+            self._check_shape(steps, deps, order)
+        for sid, (index, step) in steps.items():
+            tool = self._check_tool(sid, index, step)
+            shallow = self._check_step_limits(sid, index, step, tool)
+            args = step.get("args", {})
+            if not isinstance(args, dict):
+                continue
+            ref_keys = self._check_refs(sid, index, args, tool, steps, ancestors)
+            if tool is not None and shallow:
+                self._check_args(sid, index, args, tool, ref_keys)
+
+    def _check_dependencies(self, steps: dict[str, tuple[int, dict[str, Any]]]) -> dict[str, list[str]]:
+        deps: dict[str, list[str]] = {}
+        for sid, (index, step) in steps.items():
+            raw = step.get("depends_on", [])
+            good: list[str] = []
+            for j, dep in enumerate(raw if isinstance(raw, list) else []):
+                if not isinstance(dep, str):
+                    continue
+                path = f"$.steps[{index}].depends_on[{j}]"
+                if dep == sid:
+                    self.add(Code.SELF_DEPENDENCY, f"step '{sid}' depends on itself", step_id=sid, path=path)
+                elif dep not in steps:
+                    self.add(
+                        Code.UNKNOWN_DEPENDENCY,
+                        f"step '{sid}' depends on unknown step '{dep}'",
+                        step_id=sid,
+                        path=path,
+                        hint=did_you_mean(dep, steps) or choices_hint(list(steps)),
+                    )
+                elif dep not in good:
+                    good.append(dep)
+            deps[sid] = good
+        return deps
+
+    def _topological_order(self, steps: dict[str, Any], deps: dict[str, list[str]]) -> list[str] | None:
+        indegree = {sid: len(d) for sid, d in deps.items()}
+        children: dict[str, list[str]] = {sid: [] for sid in deps}
+        for sid, parents in deps.items():
+            for parent in parents:
+                children[parent].append(sid)
+        ready = [sid for sid in deps if indegree[sid] == 0]
+        order: list[str] = []
+        while ready:
+            sid = ready.pop()
+            order.append(sid)
+            for child in children[sid]:
+                indegree[child] -= 1
+                if indegree[child] == 0:
+                    ready.append(child)
+        if len(order) == len(deps):
+            return order
+        cycle = _find_cycle({sid for sid in deps if indegree[sid] > 0}, deps)
+        first = cycle[0]
+        self.add(
+            Code.DEPENDENCY_CYCLE,
+            "dependency cycle: " + " -> ".join(cycle),
+            step_id=first,
+            path=f"$.steps[{steps[first][0]}].depends_on",
+            hint="a plan is a directed acyclic graph; remove one of these dependencies",
+        )
+        return None
+
+    def _check_shape(
+        self, steps: dict[str, tuple[int, dict[str, Any]]], deps: dict[str, list[str]], order: list[str]
+    ) -> None:
+        limits = self.limits
+        fan_out: dict[str, int] = dict.fromkeys(deps, 0)
+        depth: dict[str, int] = {}
+        for sid in order:
+            parents = deps[sid]
+            depth[sid] = 1 + max((depth[p] for p in parents), default=0)
+            for parent in parents:
+                fan_out[parent] += 1
+            if len(parents) > limits.max_fan_in:
+                self.add(
+                    Code.FAN_IN_EXCEEDED,
+                    f"step '{sid}' waits for {len(parents)} steps, over the limit of {limits.max_fan_in}",
+                    step_id=sid,
+                    path=f"$.steps[{steps[sid][0]}].depends_on",
+                )
+        for sid, count in fan_out.items():
+            if count > limits.max_fan_out:
+                self.add(
+                    Code.FAN_OUT_EXCEEDED,
+                    f"{count} steps depend on '{sid}', over the limit of {limits.max_fan_out}",
+                    step_id=sid,
+                    path=f"$.steps[{steps[sid][0]}]",
+                )
+        deepest = max(depth.values(), default=0)
+        if deepest > limits.max_depth:
+            last = max(depth, key=lambda s: depth[s])
+            self.add(
+                Code.DEPTH_EXCEEDED,
+                f"the longest chain of dependent steps is {deepest} long, over the limit of {limits.max_depth}",
+                step_id=last,
+                path="$.steps",
+            )
+
+    def _check_tool(self, sid: str, index: int, step: dict[str, Any]) -> Tool | None:
+        name = step.get("tool")
+        if not isinstance(name, str):
+            return None
+        tool = self.catalog.get(name)
+        if tool is None:
+            self.add(
+                Code.UNKNOWN_TOOL,
+                f"tool '{name}' is not in the catalog '{self.catalog.name}'",
+                step_id=sid,
+                path=f"$.steps[{index}].tool",
+                hint=did_you_mean(name, self.catalog) or choices_hint(list(self.catalog)),
+            )
+        return tool
+
+    def _check_step_limits(self, sid: str, index: int, step: dict[str, Any], tool: Tool | None) -> bool:
+        """Check size, nesting, retries and timeout; False when the arguments nest too deeply to inspect."""
+        args = step.get("args")
+        shallow = True
+        if isinstance(args, dict):
+            nesting = _nesting(args)
+            if nesting > self.limits.max_nesting:
+                # Recursive code (json.dumps, jsonschema, repr) must not see this: it can overflow the stack.
+                shallow = False
+                self.add(
+                    Code.NESTING_TOO_DEEP,
+                    f"arguments nest {nesting} levels deep, over the limit of {self.limits.max_nesting}",
+                    step_id=sid,
+                    path=f"$.steps[{index}].args",
+                )
+            size = len(canonical_json(args).encode()) if shallow else 0
+            if size > self.limits.max_arg_bytes:
+                self.add(
+                    Code.ARGUMENT_TOO_LARGE,
+                    f"arguments are {size} bytes, over the limit of {self.limits.max_arg_bytes}",
+                    step_id=sid,
+                    path=f"$.steps[{index}].args",
+                    hint="pass large data by reference to an earlier step's output",
+                )
+        if tool is None:
+            return shallow
+        retries = step.get("retries")
+        if isinstance(retries, int) and retries > tool.max_retries:
+            self.add(
+                Code.RETRIES_EXCEED_LIMIT,
+                f"retries={retries} is over tool '{tool.name}''s limit of {tool.max_retries}",
+                step_id=sid,
+                path=f"$.steps[{index}].retries",
+            )
+        timeout = step.get("timeout_seconds")
+        if isinstance(timeout, int | float) and tool.max_timeout_seconds and timeout > tool.max_timeout_seconds:
+            self.add(
+                Code.TIMEOUT_EXCEEDS_LIMIT,
+                f"timeout_seconds={timeout} is over tool '{tool.name}''s limit of {tool.max_timeout_seconds}",
+                step_id=sid,
+                path=f"$.steps[{index}].timeout_seconds",
+            )
+        return shallow
+
+    def _check_refs(
+        self,
+        sid: str,
+        index: int,
+        args: dict[str, Any],
+        tool: Tool | None,
+        steps: dict[str, tuple[int, dict[str, Any]]],
+        ancestors: dict[str, int] | None,
+    ) -> set[str]:
+        """Check every reference; return the top-level argument names that hold one."""
+        ref_keys: set[str] = set()
+        allowed = tool.referenceable_params() if tool is not None else None
+        bit = {s: 1 << i for i, s in enumerate(steps)}
+        for path, obj in iter_refs(args, f"$.steps[{index}].args"):
+            key = path.split(".args", 1)[1].lstrip(".").split(".")[0].split("[")[0]
+            ref_keys.add(key)
+            try:
+                ref = parse_ref(obj)
+            except RefSyntaxError as exc:
+                self.add(
+                    Code.MALFORMED_REFERENCE,
+                    str(exc),
+                    step_id=sid,
+                    path=path,
+                    hint='write {"$ref": "steps.<step_id>.output.<key>"}',
+                )
+                continue
+            if allowed is not None and key not in allowed:
+                self.add(
+                    Code.REFERENCE_NOT_SUPPORTED,
+                    f"argument '{key}' of operator tool '{tool.name}' "  # type: ignore[union-attr]
+                    "cannot hold a reference",
+                    step_id=sid,
+                    path=path,
+                    hint=f"references work in: {sorted(allowed)}" if allowed else "pass a literal value",
+                )
+            if ref.step_id not in steps:
+                self.add(
+                    Code.REFERENCE_UNKNOWN_STEP,
+                    f"'{ref.text}' refers to unknown step '{ref.step_id}'",
+                    step_id=sid,
+                    path=path,
+                    hint=did_you_mean(ref.step_id, steps) or choices_hint(list(steps)),
+                )
+                continue
+            if ancestors is not None and not ancestors[sid] & bit[ref.step_id]:
+                self.add(
+                    Code.REFERENCE_NOT_UPSTREAM,
+                    f"'{ref.text}' refers to step '{ref.step_id}', which does not run before '{sid}'",
+                    step_id=sid,
+                    path=path,
+                    hint=f"add '{ref.step_id}' to depends_on of '{sid}'",
+                )
+                continue
+            producer = self.catalog.get(str(steps[ref.step_id][1].get("tool")))
+            if producer is None:
+                continue
+            exists, sub = schema_at(producer.output_schema, ref.path)
+            if not exists:
+                self.add(
+                    Code.REFERENCE_BAD_PATH,
+                    f"'{ref.text}': tool '{producer.name}' output has no '{'.'.join(ref.path)}'",
+                    step_id=sid,
+                    path=path,
+                    hint=_output_keys_hint(producer.output_schema),
+                )
+                continue
+            whole = path == f"$.steps[{index}].args.{key}"
+            if whole and tool is not None and sub is not None:
+                self._check_ref_type(sid, path, ref.text, tool, key, sub)
+        return ref_keys
+
+    def _check_ref_type(self, sid: str, path: str, text: str, tool: Tool, key: str, produced: dict[str, Any]) -> None:
+        wanted = tool.input_schema.get("properties", {}).get(key, {})
+        have, want = _types(produced), _types(wanted)
+        if have and want and not _compatible(have, want):
+            self.add(
+                Code.REFERENCE_TYPE_MISMATCH,
+                f"'{text}' produces {sorted(have)} but '{key}' of '{tool.name}' takes {sorted(want)}",
+                step_id=sid,
+                path=path,
+            )
+
+    def _check_args(self, sid: str, index: int, args: dict[str, Any], tool: Tool, ref_keys: set[str]) -> None:
+        if isinstance(tool, OperatorTool):
+            for key in sorted(set(args) & set(tool.fixed)):
+                self.add(
+                    Code.FIXED_ARGUMENT,
+                    f"argument '{key}' of tool '{tool.name}' is fixed by the catalog and cannot be set by a plan",
+                    step_id=sid,
+                    path=f"$.steps[{index}].args.{key}",
+                )
+        props = tool.input_schema.get("properties", {})
+        if tool.input_schema.get("additionalProperties") is False:
+            fixed = set(tool.fixed) if isinstance(tool, OperatorTool) else set()
+            for key in sorted(k for k in ref_keys if k and k not in props and k not in fixed):
+                # the schema check below skips reference-holding arguments, so vet their names here
+                self.add(
+                    Code.INVALID_ARGUMENT,
+                    f"tool '{tool.name}': unknown argument '{key}'",
+                    step_id=sid,
+                    path=f"$.steps[{index}].args.{key}",
+                    hint=did_you_mean(key, props) or choices_hint(sorted(props)),
+                )
+        instance = {k: v for k, v in args.items() if k not in ref_keys} if ref_keys else args
+        validator = self._validator(tool, frozenset(ref_keys))
+        if validator.is_valid(instance):
+            return
+        allowed = sorted(tool.input_schema.get("properties", {}))
+        for error in sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path))):
+            where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+            hint = None
+            if error.validator == "additionalProperties":
+                extra = [k for k in instance if k not in allowed]
+                if isinstance(tool, OperatorTool) and set(extra) <= set(tool.fixed):
+                    continue  # already reported as fixed_argument
+                hint = (did_you_mean(extra[0], allowed) if extra else None) or choices_hint(allowed)
+            self.add(
+                Code.INVALID_ARGUMENT,
+                f"tool '{tool.name}': {error.message}",
+                step_id=sid,
+                path=f"$.steps[{index}].args{where}",
+                hint=hint,
+            )
+
+    def _validator(self, tool: Tool, ref_keys: frozenset[str]) -> jsonschema.Draft202012Validator:
+        """Compiled validators are cached per tool and per set of referenced arguments."""
+        if not ref_keys:
+            return tool.input_validator
+        key = (tool.name, ref_keys)
+        if key not in self._validators:
+            schema = dict(tool.input_schema)
+            schema["required"] = [r for r in schema.get("required", []) if r not in ref_keys]
+            self._validators[key] = _cached_validator(tool, ref_keys, schema)
+        return self._validators[key]
+
+    def _check_schedule(self, schedule: Any) -> None:
+        if not isinstance(schedule, str) or schedule in _PRESETS:
+            return
+        from croniter import croniter
+
+        if not croniter.is_valid(schedule):
+            self.add(
+                Code.INVALID_SCHEDULE,
+                f"schedule {schedule!r} is neither a cron expression nor a preset",
+                path="$.schedule",
+                hint=f"use 5-field cron or one of {sorted(_PRESETS)}",
+            )
+
+
+_VALIDATOR_CACHE: dict[tuple[int, frozenset[str]], jsonschema.Draft202012Validator] = {}
+
+
+def _cached_validator(tool: Tool, ref_keys: frozenset[str], schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
+    key = (id(tool), ref_keys)
+    cached = _VALIDATOR_CACHE.get(key)
+    if cached is None or cached.schema.get("properties") is not tool.input_schema.get("properties"):
+        cached = _VALIDATOR_CACHE[key] = jsonschema.Draft202012Validator(schema)
+    return cached
+
+
+def _ancestors(order: list[str], deps: dict[str, list[str]]) -> dict[str, int]:
+    """Ancestor sets as bitmasks: one pass in topological order, cheap even for 1,000 steps."""
+    bit = {sid: 1 << i for i, sid in enumerate(deps)}
+    result: dict[str, int] = {}
+    for sid in order:
+        mask = 0
+        for parent in deps[sid]:
+            mask |= result[parent] | bit[parent]
+        result[sid] = mask
+    return result
+
+
+def _find_cycle(remaining: set[str], deps: dict[str, list[str]]) -> list[str]:
+    """A concrete cycle among steps Kahn's algorithm could not order, as a path a -> b -> a."""
+    start = min(remaining)
+    path: list[str] = []
+    seen: dict[str, int] = {}
+    node = start
+    while node not in seen:
+        seen[node] = len(path)
+        path.append(node)
+        node = next(p for p in sorted(deps[node]) if p in remaining)
+    cycle = [*path[seen[node] :], node]
+    cycle.reverse()  # edges point from dependency to dependant: a -> b means b depends on a
+    return cycle
+
+
+def _nesting(value: Any) -> int:
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if depth > 64:
+                break
+            children: Iterable[Any] = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return deepest
+
+
+def _types(schema: dict[str, Any]) -> set[str]:
+    kind = schema.get("type")
+    if isinstance(kind, str):
+        return {kind}
+    if isinstance(kind, list):
+        return set(kind)
+    branches = schema.get("anyOf") or schema.get("oneOf")
+    if branches and all(isinstance(b, dict) and "type" in b for b in branches):
+        return set().union(*(_types(b) for b in branches))
+    return set()
+
+
+def _compatible(have: set[str], want: set[str]) -> bool:
+    if have & want:
+        return True
+    return "integer" in have and "number" in want
+
+
+def _output_keys_hint(schema: dict[str, Any] | None) -> str | None:
+    props = (schema or {}).get("properties")
+    return choices_hint(sorted(props)) if props else None
+
+
+def _json_path(loc: tuple[Any, ...]) -> str:
+    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
+
+
+def _json_type(value: Any) -> str:
+    return {
+        dict: "object",
+        list: "array",
+        str: "string",
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
+
+
+__all__ = ["ValidationResult", "contains_ref", "parse_plan", "validate_plan"]

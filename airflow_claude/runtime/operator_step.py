@@ -1,0 +1,99 @@
+"""Operator-backed tools: the step *is* the catalog's operator, with plan arguments kept as data.
+
+Plan arguments that land in a template field are wrapped so Jinja never sees them
+(``LiteralValue``), references are resolved from upstream XCom when the operator renders
+(``StepRefValue``), and ``pre_execute``/``post_execute`` hooks log the step's records and
+stamp its provenance, exactly as for Python tools.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from airflow.sdk.definitions._internal.templater import LiteralValue
+
+from airflow_claude.catalog.tool import OperatorTool
+from airflow_claude.fingerprint import sha256_of
+from airflow_claude.observability.records import emit
+from airflow_claude.plan.model import Step
+from airflow_claude.plan.refs import contains_ref
+from airflow_claude.runtime.provenance import (
+    PROVENANCE_XCOM_KEY,
+    StepIdentity,
+    idempotency_key,
+    provenance_record,
+)
+from airflow_claude.runtime.resolve import StepRefValue
+
+
+def build_operator_task(tool: OperatorTool, step: Step, identity: StepIdentity, **task_kwargs: Any) -> Any:
+    """Instantiate the tool's operator for one step; the catalog's fixed parameters come first."""
+    assert tool.operator_class is not None
+    template_fields = set(getattr(tool.operator_class, "template_fields", ()))
+    kwargs: dict[str, Any] = {}
+    for name, value in step.args.items():
+        if contains_ref(value):
+            kwargs[name] = StepRefValue(value)
+        elif name in template_fields:
+            kwargs[name] = LiteralValue(value)
+        else:
+            kwargs[name] = value  # not a template field: Airflow never renders it
+    hooks = _StepHooks(identity, tuple(step.args))
+    return tool.operator_class(
+        **dict(tool.fixed), **kwargs, pre_execute=hooks.before, post_execute=hooks.after, **task_kwargs
+    )
+
+
+class _StepHooks:
+    """Records and provenance for an operator step, computed from its rendered arguments."""
+
+    def __init__(self, identity: StepIdentity, arg_names: tuple[str, ...]) -> None:
+        self.identity = identity
+        self.arg_names = arg_names
+        self.started = 0.0
+
+    def _args(self, context: Any) -> dict[str, Any]:
+        task = context["ti"].task
+        return {name: getattr(task, name, None) for name in self.arg_names}
+
+    def _base(self, context: Any) -> dict[str, Any]:
+        ti = context["ti"]
+        return {"dag_id": ti.dag_id, "run_id": ti.run_id, "plan_id": self.identity.plan_id, "step_id": ti.task_id}
+
+    def before(self, context: Any) -> None:
+        self.started = time.monotonic()
+        ti = context["ti"]
+        key = idempotency_key(ti.dag_id, ti.run_id, ti.task_id, self._args(context))
+        emit(
+            ti.task.log,
+            "step.started",
+            **self._base(context),
+            tool=self.identity.tool,
+            tool_version=self.identity.tool_version,
+            try_number=ti.try_number,
+            idempotency_key=key,
+        )
+
+    def after(self, context: Any, result: Any = None) -> None:
+        ti = context["ti"]
+        args = self._args(context)
+        key = idempotency_key(ti.dag_id, ti.run_id, ti.task_id, args)
+        stamp = provenance_record(
+            self.identity,
+            dag_id=ti.dag_id,
+            run_id=ti.run_id,
+            try_number=ti.try_number,
+            key=key,
+            args_fingerprint=sha256_of(args),
+        )
+        ti.xcom_push(key=PROVENANCE_XCOM_KEY, value=stamp)
+        emit(
+            ti.task.log,
+            "step.finished",
+            **self._base(context),
+            tool=self.identity.tool,
+            try_number=ti.try_number,
+            duration_s=round(time.monotonic() - self.started, 6),
+            idempotency_key=key,
+        )
