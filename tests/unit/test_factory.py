@@ -1,0 +1,187 @@
+"""The DAG factory: structure, retries, determinism, invalid plans, parsing context, no Jinja."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.sdk.definitions._internal.templater import LiteralValue
+from airflow.serialization.serialized_objects import DagSerialization
+
+from airflow_claude.catalog import Catalog, operator_tool
+from airflow_claude.examples.orders import catalog as orders_catalog
+from airflow_claude.factory import load_plan_dags
+from airflow_claude.factory.build import INVALID_TAG
+from airflow_claude.runtime.resolve import StepRefValue
+from airflow_claude.runtime.step import PlanStepOperator
+
+EXAMPLE_PLAN = Path(__file__).parents[2] / "dags" / "plans" / "nightly_orders_report.json"
+TEMPLATE_PAYLOADS = ["{{ 7 * 7 }}", "{% for x in [1, 2] %}{{ x }}{% endfor %}", "{{ var.value.secret }}"]
+
+
+def example_plan() -> dict[str, Any]:
+    return json.loads(EXAMPLE_PLAN.read_text())
+
+
+def write_plan(folder: Path, plan: dict[str, Any], name: str | None = None) -> Path:
+    path = folder / f"{name or plan['id']}.json"
+    path.write_text(json.dumps(plan))
+    return path
+
+
+def serialized(dag: Any) -> str:
+    return json.dumps(DagSerialization.to_dict(dag), sort_keys=True)
+
+
+def test_one_task_per_step_with_true_dependencies(tmp_path: Path) -> None:
+    write_plan(tmp_path, example_plan())
+    dags = load_plan_dags(tmp_path, orders_catalog)
+    dag = dags["nightly_orders_report"]
+    plan = example_plan()
+    assert sorted(dag.task_ids) == sorted(step["id"] for step in plan["steps"])
+    for step in plan["steps"]:
+        assert dag.get_task(step["id"]).upstream_task_ids == set(step.get("depends_on", []))
+    assert type(dag.get_task("extract_orders")) is PlanStepOperator
+    assert type(dag.get_task("refresh_daily_summary")).__name__ == "SQLExecuteQueryOperator"
+    assert dag.schedule == "0 2 * * *"
+
+
+def test_retries_and_timeouts_come_from_step_then_tool(tmp_path: Path) -> None:
+    plan = example_plan()
+    plan["steps"][0]["retries"] = 4
+    plan["steps"][0]["timeout_seconds"] = 30
+    write_plan(tmp_path, plan)
+    dag = load_plan_dags(tmp_path, orders_catalog, retry_delay=timedelta(seconds=3))["nightly_orders_report"]
+    extract = dag.get_task("extract_orders")
+    assert extract.retries == 4
+    assert extract.execution_timeout == timedelta(seconds=30)
+    assert extract.retry_delay == timedelta(seconds=3)
+    check = dag.get_task("check_orders")  # no step override: the tool's default_retries and max timeout
+    assert check.retries == orders_catalog["check_quality"].default_retries
+    assert check.execution_timeout == timedelta(seconds=orders_catalog["check_quality"].max_timeout_seconds)
+
+
+def test_reparse_of_unchanged_plan_serializes_identically(tmp_path: Path) -> None:
+    write_plan(tmp_path, example_plan())
+    first = serialized(load_plan_dags(tmp_path, orders_catalog)["nightly_orders_report"])
+    second = serialized(load_plan_dags(tmp_path, orders_catalog)["nightly_orders_report"])
+    assert first == second
+    changed = example_plan()
+    changed["steps"][0]["args"]["end_date"] = "2026-10-30"
+    write_plan(tmp_path, changed)
+    third = serialized(load_plan_dags(tmp_path, orders_catalog)["nightly_orders_report"])
+    assert third != first  # a changed plan is a new plan: new hash, new DAG version
+
+
+def test_provenance_is_visible_on_dag_and_tasks(tmp_path: Path) -> None:
+    write_plan(tmp_path, example_plan())
+    dag = load_plan_dags(tmp_path, orders_catalog)["nightly_orders_report"]
+    from airflow_claude.plan import parse_plan
+
+    digest = parse_plan(example_plan(), orders_catalog).hash
+    assert digest in (dag.doc_md or "")
+    assert "human:data-team" in (dag.doc_md or "")
+    task_doc = dag.get_task("write_revenue_report").doc_md or ""
+    assert digest in task_doc and '"tool": "write_report"' in task_doc and '"tool_version": "1"' in task_doc
+    assert "airflow-claude" in dag.tags
+
+
+def test_invalid_plan_is_a_visible_placeholder_and_good_plans_still_load(tmp_path: Path) -> None:
+    write_plan(tmp_path, example_plan())
+    broken = example_plan()
+    broken["id"] = "broken_plan"
+    broken["steps"][1]["tool"] = "check_qualty"
+    broken["steps"][2]["depends_on"] = ["revenue_by_region"]
+    write_plan(tmp_path, broken)
+    (tmp_path / "not_json.json").write_text("{ this is not json")
+    (tmp_path / "has spaces.json").write_text(json.dumps({**example_plan(), "id": "x"}))
+    dags = load_plan_dags(tmp_path, orders_catalog)
+    assert "nightly_orders_report" in dags and INVALID_TAG not in dags["nightly_orders_report"].tags
+    placeholder = dags["broken_plan"]
+    assert INVALID_TAG in placeholder.tags
+    assert placeholder.task_ids == ["plan_invalid"]
+    doc = placeholder.doc_md or ""
+    assert "unknown_tool" in doc and "did you mean 'check_quality'?" in doc
+    assert "self_dependency" in doc
+    assert INVALID_TAG in dags["not_json"].tags and "malformed_json" in (dags["not_json"].doc_md or "")
+    odd = [d for d in dags if d.startswith("invalid_has_spaces_")]
+    assert len(odd) == 1 and "file_name_mismatch" in (dags[odd[0]].doc_md or "")
+
+
+def test_compile_failure_in_an_operator_becomes_a_placeholder(tmp_path: Path) -> None:
+    from airflow.providers.standard.operators.python import PythonOperator
+
+    picky = operator_tool(
+        PythonOperator,
+        name="picky",
+        description="An operator tool whose constructor rejects what the plan gives it.",
+        params={"op_args": {"type": "array"}},
+        fixed={"python_callable": "not callable"},
+    )
+    catalog = Catalog([picky], name="picky")
+    plan = {
+        "schema_version": "1",
+        "id": "picky_plan",
+        "goal": "g",
+        "provenance": {"created_by": "test"},
+        "steps": [{"id": "a", "tool": "picky", "args": {"op_args": [1]}}],
+    }
+    write_plan(tmp_path, plan)
+    dags = load_plan_dags(tmp_path, catalog)
+    assert INVALID_TAG in dags["picky_plan"].tags
+    assert "compile_failed" in (dags["picky_plan"].doc_md or "")
+
+
+def test_worker_builds_only_its_own_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for index in range(3):
+        plan = example_plan()
+        plan["id"] = f"plan_{index}"
+        write_plan(tmp_path, plan)
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "team_plan_1")
+    assert list(load_plan_dags(tmp_path, orders_catalog, dag_id_prefix="team_")) == ["team_plan_1"]
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "someone_else")
+    assert len(load_plan_dags(tmp_path, orders_catalog, dag_id_prefix="team_")) == 3
+
+
+@pytest.mark.parametrize("payload", TEMPLATE_PAYLOADS)
+def test_operator_tool_arguments_are_never_rendered(tmp_path: Path, payload: str) -> None:
+    plan = example_plan()
+    plan["steps"][3]["args"]["sql"] = f"SELECT '{payload}'"
+    write_plan(tmp_path, plan)
+    task = load_plan_dags(tmp_path, orders_catalog)["nightly_orders_report"].get_task("refresh_daily_summary")
+    assert isinstance(task.sql, LiteralValue)
+    task.render_template_fields(context={"ti": None, "var": {"value": {"secret": "s3cr3t"}}})  # type: ignore[arg-type]
+    assert task.sql == f"SELECT '{payload}'"
+
+
+def test_python_steps_render_nothing(tmp_path: Path) -> None:
+    plan = example_plan()
+    plan["steps"][5]["args"]["message"] = TEMPLATE_PAYLOADS[1]
+    write_plan(tmp_path, plan)
+    task = load_plan_dags(tmp_path, orders_catalog)["nightly_orders_report"].get_task("notify_team")
+    before = copy.deepcopy(task.step_args)
+    task.render_template_fields(context={})  # type: ignore[arg-type]
+    assert task.template_fields == () and task.step_args == before
+    assert task.step_args["message"] == TEMPLATE_PAYLOADS[1]
+
+
+def test_operator_reference_arguments_resolve_from_xcom(tmp_path: Path) -> None:
+    plan = example_plan()
+    plan["steps"][3]["args"]["sql"] = {"$ref": "steps.extract_orders.output.rows.0.product"}
+    write_plan(tmp_path, plan)
+    dags = load_plan_dags(tmp_path, orders_catalog)
+    # 'rows.0.product' is a string in query_orders' output schema, so the reference is valid
+    task = dags["nightly_orders_report"].get_task("refresh_daily_summary")
+    assert isinstance(task.sql, StepRefValue)
+
+    class TI:
+        def xcom_pull(self, task_ids: str, key: str, default: Any = None) -> Any:
+            assert (task_ids, key) == ("extract_orders", "return_value")
+            return {"rows": [{"product": "SELECT 1 -- {{ 7 * 7 }}"}], "count": 1}
+
+    task.render_template_fields(context={"ti": TI()})  # type: ignore[arg-type]
+    assert task.sql == "SELECT 1 -- {{ 7 * 7 }}"
