@@ -1,0 +1,228 @@
+"""Claude as the planner: a goal and a catalog in, a validated plan with provenance and cost out.
+
+The answer is obtained through a forced ``submit_plan`` tool call and goes through the same
+validator as a plan file. Invalid answers are sent back with the exact errors, up to
+``max_repairs`` times. Refusals, truncation and answers without a plan are distinct errors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from airflow_claude.catalog.catalog import Catalog
+from airflow_claude.errors import PlanIssue
+from airflow_claude.observability.records import emit
+from airflow_claude.observability.redaction import redact_value
+from airflow_claude.plan.limits import DEFAULT_LIMITS, PlanLimits
+from airflow_claude.plan.model import SCHEMA_VERSION, Plan
+from airflow_claude.plan.validator import validate_plan
+from airflow_claude.planner.cache import PlanCache, cache_key_material
+from airflow_claude.planner.calls import CallPolicy, create_message
+from airflow_claude.planner.errors import (
+    ContextBudgetExceeded,
+    NoPlanInAnswer,
+    PlanningError,
+    PlanRefused,
+    PlanRepairExhausted,
+    PlanTruncated,
+)
+from airflow_claude.planner.pricing import CallUsage, PriceTable, total_usage
+from airflow_claude.planner.prompt import (
+    PROMPT_TEMPLATE_NAME,
+    SUBMIT_TOOL,
+    build_request,
+    repair_messages,
+    template_hash,
+)
+
+DEFAULT_MODEL = "claude-sonnet-5-5"
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PlanningResult:
+    """The validated plan and what it cost; ``cached`` plans cost nothing."""
+
+    plan: Plan
+    calls: list[CallUsage] = field(default_factory=list)
+    attempts: int = 0
+    cached: bool = False
+
+    @property
+    def usage(self) -> dict[str, Any]:
+        return total_usage(self.calls)
+
+    @property
+    def cost_usd(self) -> Decimal:
+        return sum((c.cost_usd for c in self.calls), Decimal(0))
+
+
+class ClaudePlanner:
+    """Turns goals into validated plans with one forced tool call (plus bounded repairs)."""
+
+    def __init__(
+        self,
+        client: Any,
+        catalog: Catalog,
+        *,
+        model: str = DEFAULT_MODEL,
+        limits: PlanLimits = DEFAULT_LIMITS,
+        max_repairs: int = 2,
+        max_tokens: int = 8192,
+        context_budget_tokens: int | None = 60_000,
+        call_policy: CallPolicy | None = None,
+        prices: PriceTable | None = None,
+        cache: PlanCache | None = None,
+        logger: Any = None,
+    ) -> None:
+        self.client = client
+        self.catalog = catalog
+        self.model = model
+        self.limits = limits
+        self.max_repairs = max_repairs
+        self.max_tokens = max_tokens
+        self.context_budget_tokens = context_budget_tokens
+        self.call_policy = call_policy or CallPolicy()
+        self.prices = prices or PriceTable()
+        self.cache = cache
+        self.log = logger or log
+
+    def plan(self, goal: str, *, plan_id: str | None = None, memory: str | None = None) -> PlanningResult:
+        """Plan ``goal``; raises a :class:`~airflow_claude.planner.errors.PlanningError` subclass on failure."""
+        goal = redact_value(goal)
+        memory = redact_value(memory) if memory else None
+        plan_id = plan_id or "plan_" + hashlib.sha256(f"{goal}\n{self.catalog.fingerprint}".encode()).hexdigest()[:12]
+        material = cache_key_material(
+            goal=goal,
+            catalog=self.catalog,
+            template_hash=template_hash(),
+            model=self.model,
+            options={"plan_id": plan_id, "limits": vars(self.limits), "max_tokens": self.max_tokens, "memory": memory},
+        )
+        if self.cache is not None:
+            cached = self.cache.get(material, self.catalog, self.limits)
+            if cached is not None:
+                emit(self.log, "plan.cache_hit", plan_id=cached.id, plan_hash=cached.hash, model_calls=0)
+                return PlanningResult(plan=cached, cached=True)
+        result = self._plan_with_repairs(goal, plan_id, memory)
+        if self.cache is not None:
+            self.cache.put(material, result.plan)
+        return result
+
+    def _plan_with_repairs(self, goal: str, plan_id: str, memory: str | None) -> PlanningResult:
+        request = build_request(
+            self.catalog, goal, model=self.model, limits=self.limits, max_tokens=self.max_tokens, memory=memory
+        )
+        calls: list[CallUsage] = []
+        try:
+            return self._attempts(request, goal, plan_id, calls)
+        except PlanningError as exc:
+            exc.calls = list(calls)  # usage is reported on every failure path too
+            raise
+
+    def _attempts(self, request: dict[str, Any], goal: str, plan_id: str, calls: list[CallUsage]) -> PlanningResult:
+        issues: list[PlanIssue] = []
+        for attempt in range(1, self.max_repairs + 2):
+            message = self._call(request, "plan" if attempt == 1 else "repair", plan_id, calls)
+            tool_use = self._submitted_plan(message)
+            document = self._document(goal, plan_id, tool_use.input, calls, attempt - 1)
+            result = validate_plan(document, self.catalog, limits=self.limits)
+            if result.ok and result.plan is not None:
+                emit(
+                    self.log,
+                    "plan.validated",
+                    plan_id=plan_id,
+                    plan_hash=result.plan.hash,
+                    attempts=attempt,
+                    steps=len(result.plan.steps),
+                    **total_usage(calls),
+                )
+                return PlanningResult(plan=result.plan, calls=calls, attempts=attempt)
+            issues = result.issues
+            emit(
+                self.log,
+                "plan.invalid",
+                level=logging.WARNING,
+                plan_id=plan_id,
+                attempt=attempt,
+                codes=sorted({i.code for i in issues}),
+                problems=len(issues),
+            )
+            problems = "\n".join(f"- {issue}" for issue in issues)
+            answer = [block.model_dump(mode="json", exclude_none=True) for block in message.content]
+            request = {**request, "messages": request["messages"] + repair_messages(answer, tool_use.id, problems)}
+        raise PlanRepairExhausted(self.max_repairs + 1, issues)
+
+    def _call(self, request: dict[str, Any], purpose: str, plan_id: str, calls: list[CallUsage]) -> Any:
+        if self.context_budget_tokens is not None:
+            counted = self.client.with_options(max_retries=0, timeout=self.call_policy.timeout).messages.count_tokens(
+                model=request["model"],
+                system=request["system"],
+                tools=request["tools"],
+                messages=request["messages"],
+            )
+            if counted.input_tokens > self.context_budget_tokens:
+                raise ContextBudgetExceeded(counted.input_tokens, self.context_budget_tokens)
+        started = time.monotonic()
+        message = create_message(self.client, request, self.call_policy)
+        usage = self.prices.call_usage(purpose, self.model, getattr(message, "_request_id", None), message.usage)
+        calls.append(usage)
+        emit(
+            self.log,
+            "model.call",
+            plan_id=plan_id,
+            duration_s=round(time.monotonic() - started, 3),
+            stop_reason=message.stop_reason,
+            **usage.to_dict(),
+        )
+        return message
+
+    def _submitted_plan(self, message: Any) -> Any:
+        text = " ".join(getattr(b, "text", "") for b in message.content if b.type == "text").strip()
+        if message.stop_reason == "refusal":
+            raise PlanRefused(f"Claude declined to plan this goal: {text[:300] or '(no explanation)'}")
+        if message.stop_reason == "max_tokens":
+            raise PlanTruncated(
+                f"the answer hit max_tokens={self.max_tokens} before the plan was complete; "
+                "raise max_tokens or split the goal"
+            )
+        for block in message.content:
+            if block.type == "tool_use" and block.name == SUBMIT_TOOL:
+                if not isinstance(block.input, dict):
+                    raise NoPlanInAnswer(f"{SUBMIT_TOOL} was called with a {type(block.input).__name__}, not an object")
+                return block
+        other = [b.name for b in message.content if b.type == "tool_use"]
+        detail = f"it called {other}" if other else f"it answered in plain text: {text[:300]!r}"
+        raise NoPlanInAnswer(f"Claude did not call {SUBMIT_TOOL}; {detail}")
+
+    def _document(
+        self, goal: str, plan_id: str, draft: dict[str, Any], calls: list[CallUsage], repairs: int
+    ) -> dict[str, Any]:
+        usage = total_usage(calls)
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "id": plan_id,
+            "goal": goal,
+            "steps": draft.get("steps"),
+            "provenance": {
+                "created_by": "claude",
+                "created_at": datetime.now(UTC).isoformat(),
+                "catalog_fingerprint": self.catalog.fingerprint,
+                "model": self.model,
+                "prompt_template": PROMPT_TEMPLATE_NAME,
+                "prompt_hash": template_hash(),
+                "request_ids": [c.request_id for c in calls if c.request_id],
+                "usage": {
+                    k: usage[k]
+                    for k in ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+                },
+                "cost_usd": usage["cost_usd"],
+                "repair_attempts": repairs,
+            },
+        }
