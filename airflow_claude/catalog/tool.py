@@ -87,6 +87,19 @@ class Tool:
         return jsonschema.Draft202012Validator(self.input_schema)
 
     @cached_property
+    def _partial_validators(self) -> dict[frozenset[str], jsonschema.Draft202012Validator]:
+        return {}
+
+    def input_validator_without(self, optional: frozenset[str]) -> jsonschema.Draft202012Validator:
+        """A validator for which the ``optional`` arguments may be absent (they hold references)."""
+        cache = self._partial_validators
+        if optional not in cache:
+            schema = dict(self.input_schema)
+            schema["required"] = [name for name in schema.get("required", []) if name not in optional]
+            cache[optional] = jsonschema.Draft202012Validator(schema)
+        return cache[optional]
+
+    @cached_property
     def output_validator(self) -> jsonschema.Draft202012Validator | None:
         return jsonschema.Draft202012Validator(self.output_schema) if self.output_schema else None
 
@@ -178,7 +191,10 @@ def python_tool(
     """
 
     def build(fn: Callable[..., Any]) -> PythonTool:
-        hints = get_type_hints(fn)
+        try:
+            hints = get_type_hints(fn)
+        except (NameError, TypeError) as exc:
+            raise CatalogError(f"tool {fn.__name__!r}: cannot read its type hints: {exc}") from exc
         signature = inspect.signature(fn)
         fields: dict[str, Any] = {}
         context_param = None
@@ -200,8 +216,10 @@ def python_tool(
             )
             input_schema = args_model.model_json_schema()
             input_schema.pop("title", None)
-            output_schema = None
-            if returns not in (Any, None, type(None)):
+            output_schema: dict[str, Any] | None = None  # unannotated: the output is not described
+            if returns in (None, type(None)):
+                output_schema = {"type": "null"}  # returns nothing: no reference can point into it
+            elif returns is not Any:
                 output_schema = TypeAdapter(returns).json_schema()
         except PydanticUserError as exc:
             raise CatalogError(f"tool {fn.__name__!r}: cannot derive a JSON Schema: {exc}") from exc

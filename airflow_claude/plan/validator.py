@@ -86,7 +86,7 @@ class _Checker:
         self.data = data
         self.plan_id = data.get("id") if isinstance(data, dict) and isinstance(data.get("id"), str) else None
         self.issues: list[PlanIssue] = []
-        self._validators: dict[tuple[str, frozenset[str]], jsonschema.Draft202012Validator] = {}
+        self._bits: dict[str, int] = {}
 
     def add(
         self, code: str, message: str, *, step_id: str | None = None, path: str = "$", hint: str | None = None
@@ -187,10 +187,12 @@ class _Checker:
                 continue
             steps[sid] = (index, step)
 
+        self._bits = {s: 1 << i for i, s in enumerate(steps)}
         deps = self._check_dependencies(steps)
-        order = self._topological_order(steps, deps)
-        ancestors = _ancestors(order, deps) if order is not None else None
-        if order is not None:
+        order, acyclic = self._topological_order(steps, deps)
+        # Steps outside a cycle (and not downstream of one) still get their references checked.
+        ancestors = _ancestors(order, deps)
+        if acyclic:
             self._check_shape(steps, deps, order)
         for sid, (index, step) in steps.items():
             tool = self._check_tool(sid, index, step)
@@ -226,7 +228,8 @@ class _Checker:
             deps[sid] = good
         return deps
 
-    def _topological_order(self, steps: dict[str, Any], deps: dict[str, list[str]]) -> list[str] | None:
+    def _topological_order(self, steps: dict[str, Any], deps: dict[str, list[str]]) -> tuple[list[str], bool]:
+        """Kahn's order of the steps; on a cycle, the steps that could be ordered and False."""
         indegree = {sid: len(d) for sid, d in deps.items()}
         children: dict[str, list[str]] = {sid: [] for sid in deps}
         for sid, parents in deps.items():
@@ -242,7 +245,7 @@ class _Checker:
                 if indegree[child] == 0:
                     ready.append(child)
         if len(order) == len(deps):
-            return order
+            return order, True
         cycle = _find_cycle({sid for sid in deps if indegree[sid] > 0}, deps)
         first = cycle[0]
         self.add(
@@ -252,7 +255,7 @@ class _Checker:
             path=f"$.steps[{steps[first][0]}].depends_on",
             hint="a plan is a directed acyclic graph; remove one of these dependencies",
         )
-        return None
+        return order, False
 
     def _check_shape(
         self, steps: dict[str, tuple[int, dict[str, Any]]], deps: dict[str, list[str]], order: list[str]
@@ -356,12 +359,12 @@ class _Checker:
         args: dict[str, Any],
         tool: Tool | None,
         steps: dict[str, tuple[int, dict[str, Any]]],
-        ancestors: dict[str, int] | None,
+        ancestors: dict[str, int],
     ) -> set[str]:
         """Check every reference; return the top-level argument names that hold one."""
         ref_keys: set[str] = set()
         allowed = tool.referenceable_params() if tool is not None else None
-        bit = {s: 1 << i for i, s in enumerate(steps)}
+        bit = self._bits
         for path, obj in iter_refs(args, f"$.steps[{index}].args"):
             key = path.split(".args", 1)[1].lstrip(".").split(".")[0].split("[")[0]
             ref_keys.add(key)
@@ -383,8 +386,9 @@ class _Checker:
                     "cannot hold a reference",
                     step_id=sid,
                     path=path,
-                    hint=f"references work in: {sorted(allowed)}" if allowed else "pass a literal value",
+                    hint=_referenceable_hint(tool, allowed),
                 )
+                continue
             if ref.step_id not in steps:
                 self.add(
                     Code.REFERENCE_UNKNOWN_STEP,
@@ -394,7 +398,16 @@ class _Checker:
                     hint=did_you_mean(ref.step_id, steps) or choices_hint(list(steps)),
                 )
                 continue
-            if ancestors is not None and not ancestors[sid] & bit[ref.step_id]:
+            if ref.step_id == sid:
+                self.add(
+                    Code.REFERENCE_NOT_UPSTREAM,
+                    f"'{ref.text}' refers to the step's own output",
+                    step_id=sid,
+                    path=path,
+                    hint="a step can only use outputs of steps it depends on",
+                )
+                continue
+            if sid in ancestors and not ancestors[sid] & bit[ref.step_id]:
                 self.add(
                     Code.REFERENCE_NOT_UPSTREAM,
                     f"'{ref.text}' refers to step '{ref.step_id}', which does not run before '{sid}'",
@@ -475,15 +488,8 @@ class _Checker:
             )
 
     def _validator(self, tool: Tool, ref_keys: frozenset[str]) -> jsonschema.Draft202012Validator:
-        """Compiled validators are cached per tool and per set of referenced arguments."""
-        if not ref_keys:
-            return tool.input_validator
-        key = (tool.name, ref_keys)
-        if key not in self._validators:
-            schema = dict(tool.input_schema)
-            schema["required"] = [r for r in schema.get("required", []) if r not in ref_keys]
-            self._validators[key] = _cached_validator(tool, ref_keys, schema)
-        return self._validators[key]
+        """Referenced arguments are checked by type separately; they need not be present here."""
+        return tool.input_validator_without(ref_keys) if ref_keys else tool.input_validator
 
     def _check_schedule(self, schedule: Any) -> None:
         if not isinstance(schedule, str) or schedule in _PRESETS:
@@ -497,17 +503,6 @@ class _Checker:
                 path="$.schedule",
                 hint=f"use 5-field cron or one of {sorted(_PRESETS)}",
             )
-
-
-_VALIDATOR_CACHE: dict[tuple[int, frozenset[str]], jsonschema.Draft202012Validator] = {}
-
-
-def _cached_validator(tool: Tool, ref_keys: frozenset[str], schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
-    key = (id(tool), ref_keys)
-    cached = _VALIDATOR_CACHE.get(key)
-    if cached is None or cached.schema.get("properties") is not tool.input_schema.get("properties"):
-        cached = _VALIDATOR_CACHE[key] = jsonschema.Draft202012Validator(schema)
-    return cached
 
 
 def _ancestors(order: list[str], deps: dict[str, list[str]]) -> dict[str, int]:
@@ -535,6 +530,12 @@ def _find_cycle(remaining: set[str], deps: dict[str, list[str]]) -> list[str]:
     cycle = [*path[seen[node] :], node]
     cycle.reverse()  # edges point from dependency to dependant: a -> b means b depends on a
     return cycle
+
+
+def _referenceable_hint(tool: Tool | None, allowed: frozenset[str]) -> str:
+    declared = set((tool.input_schema if tool else {}).get("properties", {}))
+    usable = sorted(allowed & declared)
+    return f"references work in: {usable}" if usable else "pass a literal value"
 
 
 def _nesting(value: Any) -> int:

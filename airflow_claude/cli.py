@@ -1,0 +1,289 @@
+"""The ``airflow-claude`` command: validate plan files, draw a plan's graph, print the plan schema.
+
+Each subcommand is a pair: ``_add_<name>(subparsers)`` declares its arguments and
+``cmd_<name>(args) -> int`` runs it. Exit codes: 0 success, 1 invalid plan(s), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import importlib
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from airflow_claude import __version__
+from airflow_claude.catalog.catalog import Catalog
+from airflow_claude.errors import Code, PlanIssue
+from airflow_claude.plan.limits import DEFAULT_LIMITS, PlanLimits
+from airflow_claude.plan.loader import load_plan_file, parse_json_text
+from airflow_claude.plan.model import Plan, Step, plan_json_schema
+
+CATALOG_ENV = "AIRFLOW_CLAUDE_CATALOG"
+EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """A mistake in how the command was called (exit code 2)."""
+
+
+# -- shared helpers ----------------------------------------------------------------------------
+
+
+def load_catalog(spec: str | None) -> Catalog:
+    """Import ``module:attr`` (``attr`` may be dotted); the current directory is importable."""
+    spec = spec or os.environ.get(CATALOG_ENV)
+    if not spec:
+        raise UsageError(f"no catalog: pass --catalog MODULE:ATTR or set {CATALOG_ENV}")
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise UsageError(f"--catalog must look like 'package.module:CATALOG', got {spec!r}")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        target: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            target = getattr(target, part)
+    except Exception as exc:  # the author's module may fail in any way; report it, do not crash
+        raise UsageError(f"cannot load catalog {spec!r}: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(target, Catalog):
+        raise UsageError(f"{spec!r} is not an airflow_claude Catalog (it is a {type(target).__name__})")
+    return target
+
+
+def plan_files(paths: Sequence[str]) -> list[Path]:
+    """Files as given; directories expand to the ``*.json`` files directly inside them, sorted."""
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files.extend(sorted(p for p in path.glob("*.json") if p.is_file()))
+        elif path.exists():
+            files.append(path)
+        else:
+            raise UsageError(f"no such file or directory: {raw}")
+    return files
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+# -- validate ----------------------------------------------------------------------------------
+
+
+def _add_validate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("validate", help="check plan files against a catalog and the limits")
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="plan files or directories of *.json plans")
+    parser.add_argument("--catalog", metavar="MODULE:ATTR", help=f"the tool catalog (default: ${CATALOG_ENV})")
+    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    parser.add_argument("--max-steps", type=_positive_int, metavar="N", help="override PlanLimits.max_steps")
+    parser.set_defaults(handler=cmd_validate)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    catalog = load_catalog(args.catalog)
+    files = plan_files(args.paths)
+    limits = PlanLimits(max_steps=args.max_steps) if args.max_steps else DEFAULT_LIMITS
+    issues: list[PlanIssue] = []
+    invalid = 0
+    for path in files:
+        result = load_plan_file(path, catalog, limits=limits)
+        if not result.ok:
+            invalid += 1
+            issues.extend(result.issues)
+    if not files:
+        print(f"warning: no *.json plan files in {' '.join(args.paths)}", file=sys.stderr)
+    if args.format == "json":
+        print(json.dumps([issue.to_dict() for issue in issues], indent=2, ensure_ascii=False))
+    else:
+        for issue in issues:
+            print(issue)
+        print(f"{len(files)} plan{'s' if len(files) != 1 else ''} checked, {invalid} invalid")
+    return EXIT_INVALID if invalid else EXIT_OK
+
+
+# -- render ------------------------------------------------------------------------------------
+
+
+def _add_render(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("render", help="draw a plan's task graph as text and/or Mermaid")
+    parser.add_argument("plan", metavar="PLAN", help="a plan file")
+    parser.add_argument("--format", choices=("text", "mermaid", "both"), default="text", help="output format")
+    parser.add_argument(
+        "--catalog", metavar="MODULE:ATTR", help="validate fully against this catalog (default: structure only)"
+    )
+    parser.set_defaults(handler=cmd_render)
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    path = Path(args.plan)
+    if not path.is_file():
+        raise UsageError(f"no such file: {args.plan}")
+    plan, issues = _read_plan(path, args.catalog)
+    order = _topological(plan, issues, str(path)) if plan is not None else None
+    if plan is None or order is None:
+        for issue in issues:
+            print(issue, file=sys.stderr)
+        return EXIT_INVALID
+    parts = []
+    if args.format in ("text", "both"):
+        parts.append(render_text(plan, order))
+    if args.format in ("mermaid", "both"):
+        parts.append(render_mermaid(plan, order))
+    print("\n\n".join(parts))
+    return EXIT_OK
+
+
+def _read_plan(path: Path, catalog_spec: str | None) -> tuple[Plan | None, list[PlanIssue]]:
+    """Full validation with a catalog; otherwise strict JSON plus the pydantic model."""
+    if catalog_spec:
+        result = load_plan_file(path, load_catalog(catalog_spec), require_id_matches_file=False)
+        return (result.plan if result.ok else None), result.issues
+    file = str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {file}: {exc.strerror}") from exc
+    data, issues = parse_json_text(raw, file=file)
+    if issues:
+        return None, issues
+    try:
+        return Plan.model_validate(data), []
+    except ValidationError as exc:
+        return None, [
+            PlanIssue(
+                Code.INVALID_VALUE,
+                str(error["msg"]),
+                file=file,
+                path="$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"]),
+            )
+            for error in exc.errors(include_url=False)
+        ]
+
+
+def _topological(plan: Plan, issues: list[PlanIssue], file: str) -> list[Step] | None:
+    """Steps in dependency order (ties kept in plan order); None, with issues added, if not a DAG."""
+    steps = plan.steps
+    index = {step.id: i for i, step in enumerate(steps)}
+    for step in steps:
+        for dep in step.depends_on:
+            if dep not in index:
+                message = f"step '{step.id}' depends on unknown step '{dep}'"
+                issues.append(PlanIssue(Code.UNKNOWN_DEPENDENCY, message, file, plan.id, step.id, "$.steps"))
+    if len(index) != len(steps):
+        issues.append(PlanIssue(Code.DUPLICATE_STEP_ID, "step ids are not unique", file, plan.id, None, "$.steps"))
+    if issues:
+        return None
+    waiting = {step.id: len(set(step.depends_on)) for step in steps}
+    children: dict[str, list[str]] = {step.id: [] for step in steps}
+    for step in steps:
+        for dep in set(step.depends_on):
+            children[dep].append(step.id)
+    ready = [index[sid] for sid, count in waiting.items() if count == 0]
+    heapq.heapify(ready)
+    order: list[Step] = []
+    while ready:
+        step = steps[heapq.heappop(ready)]
+        order.append(step)
+        for child in children[step.id]:
+            waiting[child] -= 1
+            if waiting[child] == 0:
+                heapq.heappush(ready, index[child])
+    if len(order) != len(steps):
+        stuck = sorted(sid for sid, count in waiting.items() if count > 0)
+        message = f"dependency cycle among steps {stuck}"
+        issues.append(PlanIssue(Code.DEPENDENCY_CYCLE, message, file, plan.id, None, "$.steps"))
+        return None
+    return order
+
+
+def render_text(plan: Plan, order: Sequence[Step]) -> str:
+    """One line per step in run order (tool, and what it waits for), then the edges."""
+    width = max(len(step.id) for step in order)
+    lines = [f"plan {plan.id}: {len(order)} step{'s' if len(order) != 1 else ''}"]
+    for number, step in enumerate(order, 1):
+        after = f"  after: {', '.join(step.depends_on)}" if step.depends_on else ""
+        lines.append(f"  {number:>{len(str(len(order)))}}. {step.id:<{width}}  [{step.tool}]{after}")
+    edges = [f"  {dep} -> {step.id}" for step in order for dep in step.depends_on]
+    if edges:
+        lines += ["edges:", *edges]
+    return "\n".join(lines)
+
+
+def render_mermaid(plan: Plan, order: Sequence[Step]) -> str:
+    """A Mermaid flowchart; node names are generated, so no id or text can break the syntax."""
+    node = {step.id: f"s{i}" for i, step in enumerate(order)}
+    lines = ["flowchart TD"]
+    for step in order:
+        label = f"{_mermaid_text(step.id)}<br/>{_mermaid_text(step.tool)}"
+        if step.description:
+            short = step.description if len(step.description) <= 60 else step.description[:59] + "…"
+            label += f"<br/><i>{_mermaid_text(short)}</i>"
+        lines.append(f'    {node[step.id]}["{label}"]')
+    lines += [f"    {node[dep]} --> {node[step.id]}" for step in order for dep in step.depends_on]
+    return "\n".join(lines)
+
+
+_MERMAID_SPECIAL = frozenset('#&"<>`')
+
+
+def _mermaid_text(text: str) -> str:
+    """Escape for a quoted Mermaid label: entity codes for markup characters, no line breaks."""
+    escaped = "".join(f"#{ord(char)};" if char in _MERMAID_SPECIAL else char for char in text)
+    return " ".join(escaped.split())
+
+
+# -- schema ------------------------------------------------------------------------------------
+
+
+def _add_schema(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("schema", help="print the plan JSON Schema (the shipped plan.schema.json)")
+    parser.set_defaults(handler=cmd_schema)
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    sys.stdout.write(json.dumps(plan_json_schema(), indent=2, sort_keys=True) + "\n")
+    return EXIT_OK
+
+
+# -- entry point -------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="airflow-claude", description="Validate and inspect airflow-claude plan files."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_validate, _add_render, _add_schema):
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code instead of exiting (tests call this)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits on --help/--version (0) and on usage errors (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    try:
+        code: int = args.handler(args)
+    except UsageError as exc:
+        print(f"airflow-claude {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

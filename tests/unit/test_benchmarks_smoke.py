@@ -1,0 +1,92 @@
+"""Keep the benchmarks from rotting: run each one at a tiny size and check what it reports."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from airflow_claude.examples.orders import catalog
+from airflow_claude.plan.limits import PlanLimits
+from airflow_claude.plan.loader import load_plan_file
+from airflow_claude.plan.validator import validate_plan
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def bench() -> dict[str, ModuleType]:
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import _plans
+        import bench_factory
+        import bench_validate
+        import run_all
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    return {"plans": _plans, "factory": bench_factory, "validate": bench_validate, "run_all": run_all}
+
+
+def test_generated_plans_are_valid(bench: dict[str, ModuleType], tmp_path: Path) -> None:
+    plans = bench["plans"]
+    paths = plans.write_plans(tmp_path, 6)
+    assert len({p.name for p in paths}) == 6
+    shapes = set()
+    for path in paths:
+        result = load_plan_file(path, catalog)
+        assert result.ok, result.issues
+        assert result.plan is not None and len(result.plan.steps) == 10
+        assert any("$ref" in str(step.args) for step in result.plan.steps)
+        shapes.add(result.plan.id.split("_")[1])
+    assert shapes == set(plans.SHAPES)
+
+
+@pytest.mark.parametrize("steps", [1, 7, 40, 137, 1000])
+def test_big_plan_is_valid_and_exact(bench: dict[str, ModuleType], steps: int) -> None:
+    plan = bench["plans"].big_plan(steps)
+    assert len(plan["steps"]) == steps
+    result = validate_plan(plan, catalog, limits=PlanLimits(max_steps=1000, max_depth=1000, max_fan_out=64))
+    assert result.ok, result.issues[:5]
+
+
+def test_factory_benchmark_runs(bench: dict[str, ModuleType]) -> None:
+    factory = bench["factory"]
+    result = factory.run(plans=5, rounds=1, top=5)
+    assert result.ratio > 0 and result.paired_ratio > 0
+    assert result.memory_ratio > 0
+    assert result.candidate_profile is not None and result.candidate_profile.phases
+    text = factory.report(result)
+    assert "ratio candidate/baseline" in text
+
+
+def test_baseline_builds_the_same_graph(bench: dict[str, ModuleType], tmp_path: Path) -> None:
+    factory = bench["factory"]
+    bench["plans"].write_plans(tmp_path, 3)
+    candidate = factory.run_candidate(tmp_path, catalog)
+    baseline = factory.run_baseline(tmp_path, catalog)
+    assert candidate.keys() == baseline.keys()
+    for dag_id, dag in candidate.items():
+        other = baseline[dag_id]
+        assert set(dag.task_dict) == set(other.task_dict)
+        for task_id, task in dag.task_dict.items():
+            assert task.upstream_task_ids == other.task_dict[task_id].upstream_task_ids
+        assert type(dag.timetable) is type(other.timetable)
+        assert dag.timetable.serialize() == other.timetable.serialize()
+        assert (dag.start_date, dag.catchup, dag.tags) == (other.start_date, other.catchup, other.tags)
+
+
+def test_validate_benchmark_runs(bench: dict[str, ModuleType]) -> None:
+    validate = bench["validate"]
+    result = validate.run(steps=30, rounds=2, reject_steps=1200, top=5)
+    assert result.ratio > 0 and result.validate_only_median_s > 0
+    assert result.reject_s and result.reject_median_s > 0
+    assert "validate_plan alone" in validate.report(result)
+
+
+def test_run_all_summary(bench: dict[str, ModuleType]) -> None:
+    factory = bench["factory"].run(plans=3, rounds=1, memory=False, profile=False)
+    validate = bench["validate"].run(steps=10, rounds=1, reject_steps=0, profile=False)
+    text = bench["run_all"].summary(factory.to_json(), validate.to_json())
+    assert "factory (3 plans" in text and "validate (10 steps)" in text
