@@ -7,6 +7,7 @@ Each subcommand is a pair: ``_add_<name>(subparsers)`` declares its arguments an
 from __future__ import annotations
 
 import argparse
+import contextlib
 import heapq
 import importlib
 import json
@@ -24,6 +25,7 @@ from airflow_claude.errors import Code, PlanIssue
 from airflow_claude.plan.limits import DEFAULT_LIMITS, PlanLimits
 from airflow_claude.plan.loader import load_plan_file, parse_json_text
 from airflow_claude.plan.model import Plan, Step, plan_json_schema
+from airflow_claude.plan.validator import validate_plan
 
 CATALOG_ENV = "AIRFLOW_CLAUDE_CATALOG"
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
@@ -256,16 +258,100 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- plan --------------------------------------------------------------------------------------
+
+
+def _add_plan(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("plan", help="ask Claude for a validated plan file")
+    parser.add_argument("--goal", required=True, help="what the automation must achieve")
+    parser.add_argument("--catalog", help=f"MODULE:ATTR of the Catalog (default: ${CATALOG_ENV})")
+    parser.add_argument("-o", "--output", required=True, help="plan file to write (or a folder: <plan id>.json)")
+    parser.add_argument("--plan-id", help="plan id (default: the output file's name)")
+    parser.add_argument("--schedule", help="cron or preset to put in the plan, e.g. '0 2 * * *'")
+    parser.add_argument("--model", help="model id (default: the connection's, else the planner's default)")
+    parser.add_argument("--base-url", help="Messages API base URL (default: $ANTHROPIC_BASE_URL or Anthropic)")
+    parser.add_argument("--conn-id", help="use this Airflow 'anthropic' connection instead of ANTHROPIC_API_KEY")
+    parser.add_argument("--cache", help="plan cache folder or object-storage URL: same inputs, zero calls")
+    parser.add_argument("--max-repairs", type=int, default=2, help="corrections Claude may make (default 2)")
+    tape = parser.add_mutually_exclusive_group()
+    tape.add_argument("--record-to", metavar="CASSETTE", help="record the real exchanges to a cassette file")
+    tape.add_argument("--replay", metavar="CASSETTE", help="replay a recorded cassette offline (no key needed)")
+    parser.set_defaults(handler=cmd_plan)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    import anthropic
+
+    from airflow_claude.planner import ClaudePlanner, PlanCache
+    from airflow_claude.planner.errors import PlanningError
+    from airflow_claude.planner.planner import DEFAULT_MODEL
+
+    catalog = load_catalog(args.catalog)
+    output = Path(args.output)
+    plan_id = args.plan_id or (None if output.is_dir() else output.stem)
+    with contextlib.ExitStack() as stack:
+        model = args.model
+        if args.replay:
+            from airflow_claude.testing.fake_claude import FakeClaude
+
+            fake = stack.enter_context(FakeClaude())
+            fake.load_cassette(args.replay)
+            client: Any = anthropic.Anthropic(api_key="replay", base_url=fake.url)
+        elif args.conn_id:
+            from airflow.providers.anthropic.hooks.anthropic import AnthropicHook
+
+            hook = AnthropicHook(conn_id=args.conn_id)
+            client, model = hook.get_conn(), model or hook.default_model
+        else:
+            key = os.environ.get("ANTHROPIC_API_KEY")
+            if not key:
+                raise UsageError("set ANTHROPIC_API_KEY, pass --conn-id, or --replay a cassette")
+            base_url = args.base_url or os.environ.get("ANTHROPIC_BASE_URL") or "https://api.anthropic.com"
+            if args.record_to:
+                from airflow_claude.testing.fake_claude import CassetteRecorder
+
+                recorder = stack.enter_context(CassetteRecorder(base_url, args.record_to, api_key=key))
+                base_url = recorder.url
+            client = anthropic.Anthropic(api_key=key, base_url=base_url)
+        planner = ClaudePlanner(
+            client,
+            catalog,
+            model=model or DEFAULT_MODEL,
+            max_repairs=args.max_repairs,
+            cache=PlanCache(args.cache) if args.cache else None,
+        )
+        try:
+            result = planner.plan(args.goal, plan_id=plan_id)
+        except PlanningError as exc:
+            print(f"airflow-claude plan: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return EXIT_INVALID
+    document = result.plan.model_dump(mode="json", exclude_none=True)
+    if args.schedule:
+        document["schedule"] = args.schedule
+        issues = validate_plan(document, catalog).issues
+        if issues:
+            _print_issues(issues)
+            return EXIT_INVALID
+    target = output / f"{result.plan.id}.json" if output.is_dir() else output
+    target.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    usage = result.usage
+    print(
+        f"wrote {target}: {len(result.plan.steps)} steps, {result.attempts} attempt(s), "
+        f"{usage['calls']} model call(s), ${usage['cost_usd']}{' (from cache)' if result.cached else ''}"
+    )
+    return EXIT_OK
+
+
 # -- entry point -------------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="airflow-claude", description="Validate and inspect airflow-claude plan files."
+        prog="airflow-claude", description="Validate, draw and make airflow-claude plan files."
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_validate, _add_render, _add_schema):
+    for add in (_add_validate, _add_render, _add_schema, _add_plan):
         add(sub)
     return parser
 
@@ -287,3 +373,8 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def _print_issues(issues: Sequence[PlanIssue]) -> None:
+    for issue in issues:
+        print(str(issue), file=sys.stderr)
