@@ -36,6 +36,7 @@ class Code:
     FAN_IN_EXCEEDED = "fan_in_exceeded"
     FAN_OUT_EXCEEDED = "fan_out_exceeded"
     DEPTH_EXCEEDED = "depth_exceeded"
+    LEVEL_TOO_WIDE = "level_too_wide"
     UNKNOWN_TOOL = "unknown_tool"
     INVALID_ARGUMENT = "invalid_argument"
     FIXED_ARGUMENT = "fixed_argument"

@@ -292,6 +292,20 @@ class _Checker:
                 step_id=last,
                 path="$.steps",
             )
+        width: dict[int, list[str]] = {}
+        for sid, level in depth.items():
+            width.setdefault(level, []).append(sid)
+        for level, members in sorted(width.items()):
+            members.sort(key=lambda sid: steps[sid][0])
+            if len(members) > limits.max_level_width:
+                self.add(
+                    Code.LEVEL_TOO_WIDE,
+                    f"{len(members)} steps would run side by side at level {level}, over the limit of "
+                    f"{limits.max_level_width}",
+                    step_id=members[0],
+                    path="$.steps",
+                    hint="chain some of them with depends_on, or merge them into fewer steps",
+                )
 
     def _check_tool(self, sid: str, index: int, step: dict[str, Any]) -> Tool | None:
         name = step.get("tool")

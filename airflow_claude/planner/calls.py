@@ -62,6 +62,14 @@ def create_message(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def count_input_tokens(client: Any, request: dict[str, Any], policy: CallPolicy) -> int:
+    """Input tokens the request would use (free endpoint); asked before a call to enforce budgets."""
+    counted = client.with_options(max_retries=2, timeout=policy.timeout).messages.count_tokens(
+        model=request["model"], system=request["system"], tools=request["tools"], messages=request["messages"]
+    )
+    return int(counted.input_tokens)
+
+
 def _retry_after(exc: Exception) -> float | None:
     response = getattr(exc, "response", None)
     if response is None:

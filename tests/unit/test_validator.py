@@ -251,6 +251,15 @@ CASES = [
         limits=PlanLimits(max_depth=3),
     ),
     Case(
+        "level_too_wide",
+        _plan(S("root"), *(S(f"w{i}", depends_on=["root"]) for i in range(3))),
+        Code.LEVEL_TOO_WIDE,
+        "w0",
+        "$.steps",
+        "3 steps would run side by side at level 2, over the limit of 2",
+        limits=PlanLimits(max_level_width=2),
+    ),
+    Case(
         "unknown_tool_typo",
         _plan(S("load", "load_order", {})),
         Code.UNKNOWN_TOOL,

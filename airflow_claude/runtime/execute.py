@@ -1,0 +1,139 @@
+"""Run one plan step, wherever its task comes from (a compiled plan or a plan made at run time).
+
+Order of work: resolve references from the producers' outputs, check the resolved arguments
+against the tool's input schema (a failure is final: retrying cannot fix it), compute the
+idempotency key, call the tool, check the output, mask secrets, stamp provenance.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowFailException
+from pydantic import BaseModel
+
+from airflow_claude.catalog.tool import OperatorTool, PythonTool, Tool, ToolContext
+from airflow_claude.errors import StepError
+from airflow_claude.fingerprint import sha256_of
+from airflow_claude.observability.records import emit
+from airflow_claude.observability.redaction import redact_value
+from airflow_claude.runtime.provenance import (
+    PROVENANCE_XCOM_KEY,
+    StepIdentity,
+    idempotency_key,
+    provenance_record,
+)
+from airflow_claude.runtime.resolve import resolve_with
+
+OutputFetcher = Callable[[str], Any]
+
+
+def run_step(
+    tool: Tool,
+    raw_args: dict[str, Any],
+    identity: StepIdentity,
+    context: Any,
+    *,
+    fetch_output: OutputFetcher,
+    log: Any,
+) -> Any:
+    """Run ``tool`` for one step and return its (masked, JSON-ready) output."""
+    ti = context["ti"]
+    dag_id, run_id, try_number, step_id = ti.dag_id, ti.run_id, ti.try_number, identity.step_id
+    base = {"dag_id": dag_id, "run_id": run_id, "plan_id": identity.plan_id, "step_id": step_id}
+    try:
+        args = resolve_with(raw_args, fetch_output)
+        check_schema(tool.input_validator, args, f"step '{step_id}': tool '{tool.name}' arguments")
+    except StepError as exc:
+        emit(log, "step.failed", **base, error=str(exc), retryable=False, try_number=try_number)
+        raise AirflowFailException(str(exc)) from exc
+    key = idempotency_key(dag_id, run_id, step_id, args)
+    emit(
+        log,
+        "step.started",
+        **base,
+        tool=tool.name,
+        tool_version=tool.version,
+        try_number=try_number,
+        idempotency_key=key,
+    )
+    started = time.monotonic()
+    try:
+        output = jsonable(_call(tool, args, identity, key, context, log))
+    except Exception as exc:
+        emit(
+            log,
+            "step.failed",
+            **base,
+            error=f"{type(exc).__name__}: {exc}",
+            retryable=True,
+            try_number=try_number,
+            duration_s=round(time.monotonic() - started, 6),
+        )
+        raise
+    try:
+        check_schema(tool.output_validator, output, f"step '{step_id}': tool '{tool.name}' output")
+    except StepError as exc:
+        emit(log, "step.failed", **base, error=str(exc), retryable=False, try_number=try_number)
+        raise AirflowFailException(str(exc)) from exc
+    output = redact_value(output)
+    stamp = provenance_record(
+        identity, dag_id=dag_id, run_id=run_id, try_number=try_number, key=key, args_fingerprint=sha256_of(args)
+    )
+    ti.xcom_push(key=PROVENANCE_XCOM_KEY, value=stamp)
+    emit(
+        log,
+        "step.finished",
+        **base,
+        tool=tool.name,
+        try_number=try_number,
+        duration_s=round(time.monotonic() - started, 6),
+        idempotency_key=key,
+    )
+    return output
+
+
+def _call(tool: Tool, args: dict[str, Any], identity: StepIdentity, key: str, context: Any, log: Any) -> Any:
+    ti = context["ti"]
+    if isinstance(tool, PythonTool):
+        tool_context = ToolContext(
+            idempotency_key=key,
+            dag_id=ti.dag_id,
+            run_id=ti.run_id,
+            step_id=identity.step_id,
+            plan_id=identity.plan_id,
+            plan_hash=identity.plan_hash,
+            try_number=ti.try_number,
+            log=log,
+            airflow_context=context,
+        )
+        return tool.call(args, tool_context)
+    if isinstance(tool, OperatorTool) and tool.operator_class is not None:
+        # A plan made at run time: the operator is built here from resolved, plain values and is
+        # never rendered, so plan data cannot reach Jinja.
+        operator = tool.operator_class(task_id=f"{identity.step_id}__tool", **dict(tool.fixed), **args)
+        return operator.execute(context)
+    raise StepError(f"tool '{tool.name}' of kind {tool.kind!r} cannot run here")
+
+
+def check_schema(validator: Any, value: Any, what: str) -> None:
+    """Raise :class:`StepError` listing (up to ten) schema violations of ``value``."""
+    if validator is None:
+        return
+    errors = sorted(validator.iter_errors(value), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        detail = "; ".join(f"{'.'.join(map(str, e.absolute_path)) or '$'}: {e.message}" for e in errors[:10])
+        raise StepError(f"{what} break its schema: {detail}")
+
+
+def jsonable(value: Any) -> Any:
+    """Tools may return pydantic models; XCom and references want plain JSON data."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    return value
