@@ -95,8 +95,11 @@ class ClaudePlanner:
         self.cache = cache
         self.log = logger or log
         self.before_call = before_call
+        self._parent: Plan | None = None
 
-    def plan(self, goal: str, *, plan_id: str | None = None, memory: str | None = None) -> PlanningResult:
+    def plan(
+        self, goal: str, *, plan_id: str | None = None, memory: str | None = None, parent: Plan | None = None
+    ) -> PlanningResult:
         """Plan ``goal``; raises a :class:`~airflow_claude.planner.errors.PlanningError` subclass on failure."""
         goal = redact_value(goal)
         memory = redact_value(memory) if memory else None
@@ -106,13 +109,20 @@ class ClaudePlanner:
             catalog=self.catalog,
             template_hash=template_hash(),
             model=self.model,
-            options={"plan_id": plan_id, "limits": vars(self.limits), "max_tokens": self.max_tokens, "memory": memory},
+            options={
+                "plan_id": plan_id,
+                "limits": vars(self.limits),
+                "max_tokens": self.max_tokens,
+                "memory": memory,
+                "parent": parent.hash if parent else None,
+            },
         )
         if self.cache is not None:
             cached = self.cache.get(material, self.catalog, self.limits)
             if cached is not None:
                 emit(self.log, "plan.cache_hit", plan_id=cached.id, plan_hash=cached.hash, model_calls=0)
                 return PlanningResult(plan=cached, cached=True)
+        self._parent = parent
         result = self._plan_with_repairs(goal, plan_id, memory)
         if self.cache is not None:
             self.cache.put(material, result.plan)
@@ -224,5 +234,7 @@ class ClaudePlanner:
                 },
                 "cost_usd": usage["cost_usd"],
                 "repair_attempts": repairs,
+                "parent_plan_id": self._parent.id if self._parent else None,
+                "parent_plan_hash": self._parent.hash if self._parent else None,
             },
         }

@@ -1,0 +1,64 @@
+"""Durable, bounded memory of an automation's earlier runs, kept in an Airflow Variable.
+
+Why a Variable: it lives in the metadata database (it survives a restart of every Airflow
+process), a person can read, edit or delete it in the UI (Admin -> Variables) or through the
+REST API, tasks can read and write it through the Task SDK, and it needs no new table, service
+or permission. The memory is a JSON list of the last ``memory_runs`` reviews, each capped, and
+the slice given to the planner is capped in characters too.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+MEMORY_PREFIX = "airflow_claude_memory__"
+
+
+def memory_key(dag_id: str) -> str:
+    return MEMORY_PREFIX + dag_id
+
+
+def read_memory(dag_id: str) -> list[dict[str, Any]]:
+    from airflow.sdk import Variable
+
+    try:
+        raw = Variable.get(memory_key(dag_id), default=None)
+    except Exception:
+        return []
+    if not raw:
+        return []
+    try:
+        entries = json.loads(raw)
+    except ValueError:
+        return []
+    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+
+
+def memory_prompt(entries: list[dict[str, Any]], max_chars: int) -> str | None:
+    """The newest entries first, as many as fit in ``max_chars``."""
+    lines: list[str] = []
+    used = 0
+    for entry in reversed(entries):
+        line = json.dumps(
+            {k: entry.get(k) for k in ("run_id", "goal", "verdict", "reason", "failed_steps")},
+            sort_keys=True,
+            ensure_ascii=False,
+        )
+        if used + len(line) > max_chars:
+            break
+        lines.append(line)
+        used += len(line) + 1
+    return "Earlier runs of this automation (newest first):\n" + "\n".join(lines) if lines else None
+
+
+def remember(dag_id: str, entry: dict[str, Any], keep: int) -> None:
+    """Append ``entry`` and keep the newest ``keep`` entries."""
+    from airflow.sdk import Variable
+
+    entries = [*read_memory(dag_id), entry][-keep:]
+    Variable.set(
+        memory_key(dag_id),
+        json.dumps(entries, sort_keys=True, ensure_ascii=False),
+        description=f"airflow-claude memory of {dag_id}: delete to make the automation forget",
+    )

@@ -1,0 +1,52 @@
+"""What a DAG author decides about an automation; the trigger form may tighten some of it per run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Literal
+
+from airflow_claude.plan.limits import PlanLimits
+
+
+@dataclass(frozen=True)
+class AutomationSettings:
+    """Limits, approval, budget, re-planning and memory for one automation.
+
+    The task graph is fixed when Airflow parses the DAG file, so ``max_levels`` (the longest
+    chain of dependent steps) and ``max_parallel`` (steps side by side in one level) shape the
+    DAG itself; a plan outside them is refused by the validator, and Claude is told so.
+    """
+
+    max_steps: int = 12
+    max_levels: int = 4
+    max_parallel: int = 16
+    max_replans: int = 1
+    budget_usd: Decimal = Decimal("1.00")
+    require_approval: bool = True
+    approval_timeout: timedelta | None = None
+    on_approval_timeout: Literal["reject", "approve"] = "reject"
+    on_escalate: Literal["fail", "notify"] = "fail"
+    max_step_retries: int = 3
+    step_retry_delay: timedelta = timedelta(seconds=10)
+    memory_runs: int = 5
+    memory_max_chars: int = 4000
+    review_output_chars: int = 1500
+    plan_max_tokens: int = 8192
+    review_max_tokens: int = 2048
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_levels <= 20:
+            raise ValueError("max_levels must be between 1 and 20 (each level is a task in the DAG)")
+        if not 1 <= self.max_parallel <= 1024:
+            raise ValueError("max_parallel must be between 1 and 1024 (Airflow's max_map_length)")
+        if not 0 <= self.max_replans <= 5:
+            raise ValueError("max_replans must be between 0 and 5 (each re-plan round is a task group)")
+        if Decimal(self.budget_usd) <= 0:
+            raise ValueError("budget_usd must be positive")
+
+    def limits(self, max_steps: int | None = None) -> PlanLimits:
+        """The validator limits for this automation (a run may ask for fewer steps, never more)."""
+        steps = min(max_steps or self.max_steps, self.max_steps)
+        return PlanLimits(max_steps=steps, max_depth=self.max_levels, max_level_width=self.max_parallel)

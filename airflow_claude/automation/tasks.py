@@ -1,0 +1,649 @@
+"""The operators of an automation DAG: plan, approve, commit, step, review, report.
+
+Each round ``attempt_<n>`` is: ``plan`` -> ``approve`` -> ``commit`` -> for each level k,
+``level_<k>_steps`` (the steps of level k) -> ``level_<k>`` (one mapped task instance per
+step, labelled with the step id) -> ``review``. Round n+1 runs only when round n's review asks
+for a re-plan. ``report`` ends every run. Plan content and model output are data throughout:
+no operator here has a template field that could render them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from airflow.providers.standard.operators.hitl import ApprovalOperator
+from airflow.sdk import BaseOperator, Param
+from airflow.sdk.definitions.param import ParamsDict
+from airflow.sdk.definitions.retry_policy import RetryDecision, RetryPolicy
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from airflow_claude.automation.budget import RunBudget
+from airflow_claude.automation.levels import plan_levels
+from airflow_claude.automation.memory import memory_prompt, read_memory, remember
+from airflow_claude.automation.review import (
+    REVIEW_PROMPT_NAME,
+    parse_review,
+    review_request,
+    step_summaries,
+)
+from airflow_claude.automation.settings import AutomationSettings
+from airflow_claude.catalog.catalog import Catalog
+from airflow_claude.errors import StepError
+from airflow_claude.factory.docs import fenced
+from airflow_claude.fingerprint import canonical_json
+from airflow_claude.observability.records import emit
+from airflow_claude.plan.model import Plan
+from airflow_claude.plan.validator import validate_plan
+from airflow_claude.planner.calls import CallPolicy, count_input_tokens, create_message
+from airflow_claude.planner.errors import BudgetExhausted, PlanningError
+from airflow_claude.planner.planner import ClaudePlanner
+from airflow_claude.planner.pricing import PriceTable
+from airflow_claude.runtime.execute import run_step
+from airflow_claude.runtime.provenance import StepIdentity
+
+STEP_RECORD_KEY = "step_record"
+OUTCOME_KEY = "outcome"
+
+
+@dataclass(frozen=True)
+class Automation:
+    """Everything the tasks of one automation DAG share (built once per DAG file parse)."""
+
+    dag_id: str
+    catalog: Catalog
+    settings: AutomationSettings
+    goal: str | None
+    conn_id: str
+    model: str | None
+    prices: PriceTable = field(default_factory=PriceTable)
+    call_policy: CallPolicy = field(default_factory=CallPolicy)
+
+    @property
+    def rounds(self) -> int:
+        return self.settings.max_replans + 1
+
+    def group(self, round_number: int) -> str:
+        return f"attempt_{round_number}"
+
+    def model_tasks(self) -> list[str]:
+        return [f"{self.group(r)}.{name}" for r in range(1, self.rounds + 1) for name in ("plan", "review")]
+
+    def client_and_model(self) -> tuple[Any, str]:
+        from airflow.providers.anthropic.hooks.anthropic import AnthropicHook
+
+        hook = AnthropicHook(conn_id=self.conn_id)
+        return hook.get_conn(), self.model or hook.default_model
+
+    def budget(self, context: Any, model: str) -> RunBudget:
+        limit = Decimal(str(context["params"].get("budget_usd") or self.settings.budget_usd))
+        return RunBudget(min(limit, Decimal(self.settings.budget_usd)), context, self.model_tasks(), self.prices, model)
+
+    def plan_id(self, run_id: str, round_number: int) -> str:
+        base = re.sub(r"[^A-Za-z0-9_-]", "_", self.dag_id)[:40]
+        return f"{base}_{hashlib.sha256(run_id.encode()).hexdigest()[:8]}_v{round_number}"
+
+
+class _AutomationTask(BaseOperator):
+    template_fields: Sequence[str] = ()  # nothing here is ever rendered
+
+    def __init__(self, *, automation: Automation, round_number: int = 0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.automation = automation
+        self.round_number = round_number
+
+    def pull(self, context: Any, name: str, key: str = "return_value", round_number: int | None = None) -> Any:
+        group = self.automation.group(round_number or self.round_number)
+        return context["ti"].xcom_pull(task_ids=f"{group}.{name}", key=key)
+
+
+class PlanRoundOperator(_AutomationTask):
+    """Ask Claude for a plan: the run's goal in round 1, a re-plan with the review's reason after."""
+
+    ui_color = "#f3e1d2"
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        automation, ti, params = self.automation, context["ti"], context["params"]
+        goal = automation.goal or str(params.get("goal") or "").strip()
+        if not goal:
+            raise AirflowFailException("no goal: type one in the trigger form (the 'goal' field)")
+        parent: Plan | None = None
+        memory = None
+        if self.round_number == 1:
+            memory = memory_prompt(read_memory(automation.dag_id), automation.settings.memory_max_chars)
+        else:
+            review = self.pull(context, "review", round_number=self.round_number - 1)
+            if not isinstance(review, dict) or review.get("verdict") != "replan":
+                raise AirflowSkipException("no re-plan was asked for")
+            previous = self.pull(context, "commit", round_number=self.round_number - 1)
+            parent = Plan.model_validate(previous["plan"])
+            memory = replan_context(previous["plan"], review)
+        client, model = automation.client_and_model()
+        budget = automation.budget(context, model)
+        max_steps = params.get("max_steps") or automation.settings.max_steps
+        planner = ClaudePlanner(
+            client,
+            automation.catalog,
+            model=model,
+            limits=automation.settings.limits(int(max_steps)),
+            max_tokens=automation.settings.plan_max_tokens,
+            call_policy=automation.call_policy,
+            prices=automation.prices,
+            logger=self.log,
+            before_call=budget.guard,
+        )
+        try:
+            result = planner.plan(
+                goal, plan_id=automation.plan_id(ti.run_id, self.round_number), memory=memory, parent=parent
+            )
+        except PlanningError as exc:
+            budget.record(exc.calls)
+            budget.push(error=f"{type(exc).__name__}: {exc}")
+            if isinstance(exc, BudgetExhausted):
+                ti.xcom_push(key=OUTCOME_KEY, value={"verdict": "budget_exhausted", "reason": str(exc)})
+            if exc.retryable:
+                raise
+            raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+        budget.record(result.calls)
+        budget.push()
+        plan = result.plan
+        return {"plan": plan.model_dump(mode="json"), "plan_hash": plan.hash, "goal": goal, "model": model}
+
+
+class PlanApprovalOperator(ApprovalOperator):
+    """Approve or reject the whole plan once, in the Airflow UI, without holding a worker slot.
+
+    The approver sees the steps, tools, arguments, dependencies and the spend so far, and may
+    edit the plan JSON; an edited plan is validated again before anything runs.
+    """
+
+    template_fields: Sequence[str] = ()  # subject and body are built from data at run time
+
+    def __init__(self, *, automation: Automation, round_number: int, **kwargs: Any) -> None:
+        settings = automation.settings
+        kwargs.pop("params", None)  # the DAG's trigger-form params are not approval form fields
+        default = "Approve" if settings.on_approval_timeout == "approve" else "Reject"
+        super().__init__(
+            subject="Approve the plan?",
+            body="The plan is shown here when it is ready.",
+            defaults=[default] if settings.approval_timeout else None,
+            response_timeout=settings.approval_timeout,
+            params={"plan_json": Param("", type="string", description="The plan; edit it to change it.")},
+            **kwargs,
+        )
+        self.automation = automation
+        self.round_number = round_number
+
+    def _proposal(self, context: Any) -> dict[str, Any]:
+        group = self.automation.group(self.round_number)
+        return context["ti"].xcom_pull(task_ids=f"{group}.plan")
+
+    def execute(self, context: Any) -> Any:
+        proposal = self._proposal(context)
+        plan = proposal["plan"]
+        required = context["params"].get("require_approval", self.automation.settings.require_approval)
+        if not required:
+            emit(
+                self.log,
+                "plan.auto_approved",
+                dag_id=context["ti"].dag_id,
+                run_id=context["ti"].run_id,
+                plan_id=plan["id"],
+                plan_hash=proposal["plan_hash"],
+            )
+            return {"chosen_options": [self.APPROVE], "params_input": {}, "responded_by_user": None, "auto": True}
+        usage = context["ti"].xcom_pull(task_ids=f"{self.automation.group(self.round_number)}.plan", key="usage")
+        self.subject = f"Approve plan {plan['id']} ({len(plan['steps'])} steps)?"
+        self.body = approval_markdown(plan, proposal["plan_hash"], self.automation.catalog, usage)
+        self.params = ParamsDict(
+            {
+                "plan_json": Param(
+                    json.dumps(plan, indent=2, ensure_ascii=False),
+                    type="string",
+                    description="The plan as JSON. Edit it to change the plan; it is validated "
+                    "again before anything runs.",
+                )
+            }
+        )
+        return super().execute(context)
+
+    def validate_params_input(self, params_input: Any) -> None:
+        """Only the plan field exists; its content is checked by the commit task, not here."""
+        unknown = set(params_input or {}) - {"plan_json"}
+        if unknown:
+            raise ValueError(f"unexpected approval fields: {sorted(unknown)}")
+
+
+class CommitPlanOperator(_AutomationTask):
+    """Fix the plan that will run (the approved one, or the approver's validated edit) and its levels."""
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        automation, ti = self.automation, context["ti"]
+        proposal = self.pull(context, "plan")
+        decision = self.pull(context, "approve") or {}
+        plan_doc = proposal["plan"]
+        edited_text = (decision.get("params_input") or {}).get("plan_json")
+        edited = False
+        if edited_text and edited_text.strip():
+            plan_doc, edited = self._edited(context, plan_doc, edited_text, decision)
+        plan = Plan.model_validate(plan_doc)
+        levels = plan_levels(plan)
+        group = automation.group(self.round_number)
+        locations = {
+            step["id"]: [f"{group}.level_{k}", index]
+            for k, level in enumerate(levels, start=1)
+            for index, step in enumerate(level)
+        }
+        emit(
+            self.log,
+            "plan.committed",
+            dag_id=ti.dag_id,
+            run_id=ti.run_id,
+            plan_id=plan.id,
+            plan_hash=plan.hash,
+            steps=len(plan.steps),
+            levels=len(levels),
+            edited=edited,
+        )
+        return {
+            "plan": plan.model_dump(mode="json"),
+            "plan_hash": plan.hash,
+            "levels": levels,
+            "locations": locations,
+            "edited": edited,
+            "approved_by": decision.get("responded_by_user"),
+            "auto_approved": bool(decision.get("auto")),
+        }
+
+    def _edited(self, context: Any, original: dict[str, Any], text: str, decision: dict[str, Any]) -> tuple[Any, bool]:
+        from airflow_claude.plan.loader import parse_json_text
+
+        data, issues = parse_json_text(text, file="approval form")
+        if not issues and canonical_json(data) == canonical_json(original):
+            return original, False
+        limits = self.automation.settings.limits(context["params"].get("max_steps"))
+        if not issues:
+            issues = validate_plan(data, self.automation.catalog, limits=limits, file="approval form").issues
+        if issues:
+            problems = [str(i) for i in issues]
+            context["ti"].xcom_push(key=OUTCOME_KEY, value={"verdict": "invalid_edit", "reason": "; ".join(problems)})
+            raise AirflowFailException("the edited plan is invalid; nothing ran:\n" + "\n".join(problems))
+        user = decision.get("responded_by_user") or {}
+        name = user.get("name") if isinstance(user, dict) else str(user)
+        provenance = dict(data.get("provenance") or {})
+        provenance.update(
+            created_by=f"human:{name or 'approver'}",
+            created_at=datetime.now(UTC).isoformat(),
+            parent_plan_id=original["id"],
+            parent_plan_hash=Plan.model_validate(original).hash,
+        )
+        data["provenance"] = provenance
+        return validate_plan(data, self.automation.catalog, limits=limits).raise_for_issues().model_dump(
+            mode="json"
+        ), True
+
+
+class LevelStepsOperator(_AutomationTask):
+    """Hands the steps of one level to that level's mapped task (Airflow maps over return values only)."""
+
+    ui_color = "#eeeeee"
+
+    def __init__(self, *, level: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.level = level
+
+    def execute(self, context: Any) -> list[dict[str, Any]]:
+        levels = self.pull(context, "commit")["levels"]
+        return levels[self.level - 1] if self.level <= len(levels) else []
+
+
+class StepRetryPolicy(RetryPolicy):
+    """Per-step retries for mapped steps: ``retries`` can only be set once for a mapped task."""
+
+    def __init__(self, automation: Automation) -> None:
+        self.automation = automation
+
+    def evaluate(self, exception: BaseException, try_number: int, max_tries: int, context: Any = None) -> RetryDecision:
+        if isinstance(exception, StepError):
+            return RetryDecision.fail("the step's arguments or output break the tool's contract")
+        task = context["ti"].task if context else None
+        step = getattr(task, "step", None)
+        if isinstance(step, dict):
+            tool = self.automation.catalog.get(step.get("tool", ""))
+            allowed = step.get("retries")
+            allowed = allowed if allowed is not None else (tool.default_retries if tool else 0)
+            if try_number > allowed:
+                return RetryDecision.fail(f"step '{step.get('id')}' used its {allowed} retries")
+        return RetryDecision()
+
+    def serialize(self) -> dict[str, Any]:
+        return {"policy": "airflow_claude.StepRetryPolicy"}
+
+
+class RunPlanStepOperator(_AutomationTask):
+    """One step of a plan made at run time, as one mapped task instance labelled with its step id."""
+
+    ui_color = "#efe6fb"
+
+    def __init__(self, *, step: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.step = step
+
+    def execute(self, context: Any) -> Any:
+        context["step_id"] = self.step["id"]  # the Grid label (map_index_template)
+        ti = context["ti"]
+        commit = self.pull(context, "commit")
+        tool = self.automation.catalog[self.step["tool"]]
+        identity = StepIdentity(
+            commit["plan"]["id"],
+            commit["plan_hash"],
+            self.step["id"],
+            tool.name,
+            tool.version,
+            self.automation.catalog.fingerprint,
+        )
+        locations = commit["locations"]
+
+        def fetch(step_id: str) -> Any:
+            task_id, index = locations[step_id]
+            record = ti.xcom_pull(task_ids=task_id, map_indexes=index, key=STEP_RECORD_KEY)
+            if not isinstance(record, dict) or record.get("status") != "success":
+                raise StepError(f"step '{step_id}' has no output; it must succeed before its output is used")
+            return ti.xcom_pull(task_ids=task_id, map_indexes=index, key="return_value")
+
+        started = time.monotonic()
+        record: dict[str, Any] = {"step_id": self.step["id"], "tool": tool.name, "attempts": ti.try_number}
+        try:
+            output = run_step(tool, self.step.get("args", {}), identity, context, fetch_output=fetch, log=self.log)
+        except BaseException as exc:
+            record.update(
+                status="failed",
+                error=f"{type(exc).__name__}: {exc}"[:2000],
+                duration_s=round(time.monotonic() - started, 3),
+            )
+            ti.xcom_push(key=STEP_RECORD_KEY, value=record)
+            raise
+        record.update(
+            status="success",
+            duration_s=round(time.monotonic() - started, 3),
+            output=_preview(output, self.automation.settings.review_output_chars),
+        )
+        ti.xcom_push(key=STEP_RECORD_KEY, value=record)
+        return output
+
+
+class ReviewOperator(_AutomationTask):
+    """Claude's verdict on the round: done, re-plan (with the reason) or escalate."""
+
+    ui_color = "#f3e1d2"
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        automation, ti = self.automation, context["ti"]
+        proposal = self.pull(context, "plan")
+        if proposal is None:
+            raise AirflowSkipException("this round did not run")
+        commit = self.pull(context, "commit")
+        if commit is None:
+            return self._not_executed(context, proposal)
+        records = {
+            step_id: ti.xcom_pull(task_ids=task_id, map_indexes=index, key=STEP_RECORD_KEY)
+            for step_id, (task_id, index) in commit["locations"].items()
+        }
+        summaries = step_summaries(commit["plan"], records, automation.settings.review_output_chars)
+        client, model = automation.client_and_model()
+        budget = automation.budget(context, model)
+        request = review_request(
+            proposal["goal"], commit["plan"], summaries, model=model, max_tokens=automation.settings.review_max_tokens
+        )
+        try:
+            budget.guard("review", count_input_tokens(client, request, automation.call_policy), request["max_tokens"])
+            started = time.monotonic()
+            message = create_message(client, request, automation.call_policy)
+        except PlanningError as exc:
+            budget.push(error=f"{type(exc).__name__}: {exc}")
+            if isinstance(exc, BudgetExhausted):
+                ti.xcom_push(key=OUTCOME_KEY, value={"verdict": "budget_exhausted", "reason": str(exc)})
+            if exc.retryable:
+                raise
+            raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+        usage = automation.prices.call_usage("review", model, getattr(message, "_request_id", None), message.usage)
+        budget.record([usage])
+        budget.push()
+        emit(
+            self.log,
+            "model.call",
+            dag_id=ti.dag_id,
+            run_id=ti.run_id,
+            plan_id=commit["plan"]["id"],
+            duration_s=round(time.monotonic() - started, 3),
+            stop_reason=message.stop_reason,
+            prompt_template=REVIEW_PROMPT_NAME,
+            **usage.to_dict(),
+        )
+        review = parse_review(message)
+        emit(
+            self.log,
+            "review.verdict",
+            dag_id=ti.dag_id,
+            run_id=ti.run_id,
+            plan_id=commit["plan"]["id"],
+            verdict=review.verdict,
+            reason=review.reason,
+        )
+        return {
+            **review.model_dump(),
+            "plan_id": commit["plan"]["id"],
+            "plan_hash": commit["plan_hash"],
+            "steps": summaries,
+        }
+
+    def _not_executed(self, context: Any, proposal: dict[str, Any]) -> dict[str, Any]:
+        decision = self.pull(context, "approve")
+        if isinstance(decision, dict) and decision.get("chosen_options") == [PlanApprovalOperator.REJECT]:
+            user = decision.get("responded_by_user") or {}
+            who = user.get("name") if isinstance(user, dict) else user
+            return {
+                "verdict": "rejected",
+                "reason": f"rejected by {who or 'the approver'}",
+                "plan_id": proposal["plan"]["id"],
+                "plan_hash": proposal["plan_hash"],
+                "steps": [],
+            }
+        outcome = self.pull(context, "commit", key=OUTCOME_KEY)
+        if isinstance(outcome, dict):
+            return {**outcome, "plan_id": proposal["plan"]["id"], "plan_hash": proposal["plan_hash"], "steps": []}
+        return {
+            "verdict": "not_executed",
+            "reason": "the plan did not reach execution",
+            "plan_id": proposal["plan"]["id"],
+            "plan_hash": proposal["plan_hash"],
+            "steps": [],
+        }
+
+
+_FAILING = {"escalate", "replan", "budget_exhausted", "invalid_edit", "not_executed", "planning_failed"}
+
+
+class ReportOperator(_AutomationTask):
+    """The run report (XCom and task log): plans and versions, steps, verdict, tokens and cost."""
+
+    ui_color = "#d8f0d8"
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        automation, ti = self.automation, context["ti"]
+        rounds: list[dict[str, Any]] = []
+        calls: list[dict[str, Any]] = []
+        for r in range(1, automation.rounds + 1):
+            usage = [self.pull(context, name, key="usage", round_number=r) for name in ("plan", "review")]
+            for item in usage:
+                if isinstance(item, dict):
+                    calls.extend(item.get("per_call", []))
+            proposal = self.pull(context, "plan", round_number=r)
+            outcome = self.pull(context, "plan", key=OUTCOME_KEY, round_number=r)
+            if proposal is None:
+                if isinstance(outcome, dict) or isinstance(usage[0], dict):
+                    rounds.append(
+                        {
+                            "round": r,
+                            "verdict": (outcome or {}).get("verdict", "planning_failed"),
+                            "reason": (outcome or {}).get("reason") or (usage[0] or {}).get("error"),
+                        }
+                    )
+                continue
+            commit = self.pull(context, "commit", round_number=r) or {}
+            review = self.pull(context, "review", round_number=r)
+            if review is None:
+                review = self.pull(context, "review", key=OUTCOME_KEY, round_number=r) or {
+                    "verdict": "review_failed",
+                    "reason": "the review task did not finish",
+                }
+            plan = commit.get("plan") or proposal["plan"]
+            rounds.append(
+                {
+                    "round": r,
+                    "plan_id": plan["id"],
+                    "plan_hash": commit.get("plan_hash") or proposal["plan_hash"],
+                    "parent_plan_id": plan["provenance"].get("parent_plan_id"),
+                    "edited": commit.get("edited", False),
+                    "approved_by": commit.get("approved_by"),
+                    "auto_approved": commit.get("auto_approved"),
+                    "verdict": review.get("verdict"),
+                    "reason": review.get("reason"),
+                    "summary": review.get("summary"),
+                    "steps": review.get("steps", []),
+                }
+            )
+        final = rounds[-1] if rounds else {"verdict": "planning_failed", "reason": "no plan was made"}
+        status = self._status(final, len(rounds))
+        total_cost = sum((Decimal(c["cost_usd"]) for c in calls), Decimal(0))
+        report = {
+            "dag_id": ti.dag_id,
+            "run_id": ti.run_id,
+            "goal": automation.goal or context["params"].get("goal"),
+            "status": status,
+            "verdict": final.get("verdict"),
+            "reason": final.get("reason"),
+            "rounds": rounds,
+            "version_chain": [f"{r['plan_id']}@{r['plan_hash'][:19]}" for r in rounds if r.get("plan_id")],
+            "model_calls": calls,
+            "tokens": {
+                key: sum(int(c.get(key, 0)) for c in calls)
+                for key in ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+            },
+            "cost_usd": str(total_cost),
+            "budget_usd": str(automation.budget(context, automation.model or "").limit),
+        }
+        self._log_report(report)
+        self._remember(report)
+        if status == "failed":
+            raise AirflowFailException(f"automation ended with verdict '{report['verdict']}': {report['reason']}")
+        return report
+
+    def _status(self, final: dict[str, Any], rounds_used: int) -> str:
+        verdict = final.get("verdict")
+        if verdict == "done":
+            return "succeeded"
+        if verdict == "rejected":
+            return "rejected"
+        if verdict == "escalate" and self.automation.settings.on_escalate == "notify":
+            return "escalated"
+        if verdict == "replan":
+            final["reason"] = f"re-plan limit reached ({self.automation.settings.max_replans}): {final.get('reason')}"
+        return "failed"
+
+    def _log_report(self, report: dict[str, Any]) -> None:
+        emit(
+            self.log,
+            "automation.report",
+            dag_id=report["dag_id"],
+            run_id=report["run_id"],
+            status=report["status"],
+            verdict=report["verdict"],
+            cost_usd=report["cost_usd"],
+            model_calls=len(report["model_calls"]),
+            version_chain=report["version_chain"],
+            **report["tokens"],
+        )
+        lines = [f"Run report: {report['status'].upper()} (verdict: {report['verdict']}) {report['reason'] or ''}"]
+        for r in report["rounds"]:
+            lines.append(
+                f"  round {r['round']}: plan {r.get('plan_id')} {r.get('plan_hash', '')[:19]} -> {r['verdict']}"
+            )
+            for s in r.get("steps", []):
+                lines.append(
+                    f"    {s['id']:<28} {s['tool']:<20} {s['status']:<8} attempts={s.get('attempts', 0)} "
+                    f"duration={s.get('duration_s', '-')}s"
+                )
+        for c in report["model_calls"]:
+            lines.append(
+                f"  call {c['purpose']:<7} {c['request_id']} in={c['input_tokens']} out={c['output_tokens']} "
+                f"cache_read={c['cache_read_input_tokens']} ${c['cost_usd']}"
+            )
+        lines.append(f"  total: ${report['cost_usd']} of ${report['budget_usd']}; tokens {report['tokens']}")
+        self.log.info("\n".join(lines))
+
+    def _remember(self, report: dict[str, Any]) -> None:
+        failed = [s["id"] for r in report["rounds"][-1:] for s in r.get("steps", []) if s["status"] != "success"]
+        entry = {
+            "run_id": report["run_id"],
+            "goal": report["goal"],
+            "verdict": report["verdict"],
+            "reason": (report["reason"] or "")[:500],
+            "failed_steps": failed,
+            "plan_hash": report["rounds"][-1].get("plan_hash") if report["rounds"] else None,
+        }
+        try:
+            remember(self.automation.dag_id, entry, self.automation.settings.memory_runs)
+        except Exception:  # memory is best effort: it must never change the run's outcome
+            self.log.exception("could not update the automation's memory")
+
+
+def replan_context(plan: dict[str, Any], review: dict[str, Any]) -> str:
+    steps = [{k: s.get(k) for k in ("id", "status", "error") if s.get(k) is not None} for s in review.get("steps", [])]
+    return (
+        f"The previous plan {plan['id']} did not meet the goal. Reviewer's reason: {review.get('reason')}\n"
+        f"Step results: {json.dumps(steps, sort_keys=True)[:3000]}\n"
+        "Write a new plan that avoids these failures."
+    )
+
+
+def approval_markdown(plan: dict[str, Any], plan_hash: str, catalog: Catalog, usage: Any) -> str:
+    """What the approver reads: the goal, one row per step, arguments as JSON, the spend so far."""
+    rows = []
+    for step in plan["steps"]:
+        tool = catalog.get(step["tool"])
+        effect = tool.side_effects if tool else "?"
+        deps = ", ".join(step.get("depends_on") or []) or "-"
+        rows.append(f"| `{step['id']}` | `{step['tool']}` | {effect} | {deps} |")
+    spent = usage.get("cost_usd", "0") if isinstance(usage, dict) else "0"
+    mutating = sum(1 for s in plan["steps"] if (t := catalog.get(s["tool"])) and t.side_effects == "mutating")
+    return "\n".join(
+        [
+            f"**Goal**\n\n{fenced(plan['goal'])}\n",
+            f"Plan `{plan['id']}` `{plan_hash[:23]}`: {len(plan['steps'])} steps, {mutating} with side effects. "
+            f"Planning cost so far: ${spent}.\n",
+            "| step | tool | side effects | after |",
+            "|---|---|---|---|",
+            *rows,
+            "",
+            "**Arguments**",
+            "",
+            fenced(
+                json.dumps({s["id"]: s.get("args", {}) for s in plan["steps"]}, indent=2, ensure_ascii=False), "json"
+            ),
+            "",
+            "Edit the plan in the form below to change it; the edit is validated before anything runs.",
+        ]
+    )
+
+
+def _preview(value: Any, limit: int) -> Any:
+    text = json.dumps(value, sort_keys=True, default=str)
+    return value if len(text) <= limit else text[: limit - 15] + f"... [{len(text)} chars]"
