@@ -120,6 +120,12 @@ def _parse_ts(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def _is_inherited_airflow_setting(key: str) -> bool:
+    return key in ("AIRFLOW_HOME", "AIRFLOW_CONFIG", "VIRTUAL_ENV", INSTANCE_MARKER_ENV) or key.startswith(
+        ("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_", "AIRFLOW_CTX_")
+    )
+
+
 def _source_root() -> Path | None:
     """Checkout root holding ``airflow_claude`` when it is not installed into site-packages.
 
@@ -289,7 +295,7 @@ class AirflowInstance:
         # same home (and same DB) can still decrypt connections and verify tokens.
         self._secrets = self._load_or_create_secrets()
         self._components: dict[str, _Component] = {}
-        # pids of every component leader ever started == their session ids
+        # pids (== session ids) of component leaders whose sessions may still hold processes
         self._sessions: set[int] = set()
         self._migrated = False
         self._client: httpx.Client | None = None
@@ -380,10 +386,11 @@ class AirflowInstance:
     def env(self) -> dict[str, str]:
         """Environment every Airflow component of this instance is started with.
 
-        Inherited ``AIRFLOW*`` variables are dropped so the instance is hermetic;
-        ``extra_env`` is applied last.
+        Inherited Airflow settings (``AIRFLOW_HOME``, ``AIRFLOW_CONFIG``,
+        ``AIRFLOW__*``, ``AIRFLOW_CONN_*``, ``AIRFLOW_VAR_*``, ``AIRFLOW_CTX_*``) are
+        dropped so the instance is hermetic; ``extra_env`` is applied last.
         """
-        env = {k: v for k, v in os.environ.items() if not (k.startswith("AIRFLOW") or k in ("VIRTUAL_ENV",))}
+        env = {k: v for k, v in os.environ.items() if not _is_inherited_airflow_setting(k)}
         pythonpath = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
         source_root = _source_root()
         if source_root is not None and str(source_root) not in pythonpath:
@@ -445,17 +452,23 @@ class AirflowInstance:
         log_path = self.component_log_dir / "db-migrate.log"
         t0 = time.monotonic()
         with log_path.open("ab") as log:
-            proc = subprocess.run(
+            proc = subprocess.Popen(
                 self._command("db", "migrate"),
                 env=self.env,
                 cwd=self.home,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                timeout=timeout,
-                check=False,
                 start_new_session=True,
             )
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                _killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                raise AirflowInstanceError(
+                    f"airflow db migrate took more than {timeout:.0f}s:\n{_tail(log_path, 60)}"
+                ) from None
         if proc.returncode != 0:
             raise AirflowInstanceError(f"airflow db migrate failed (rc={proc.returncode}):\n{_tail(log_path, 60)}")
         self._migrated = True
@@ -477,8 +490,11 @@ class AirflowInstance:
         if name not in COMPONENTS:
             raise ValueError(f"unknown component {name!r}; expected one of {COMPONENTS}")
         existing = self._components.get(name)
-        if existing is not None and existing.popen.poll() is None:
-            raise AirflowInstanceError(f"{name} is already running (pid {existing.popen.pid})")
+        if existing is not None:
+            if existing.popen.poll() is None:
+                raise AirflowInstanceError(f"{name} is already running (pid {existing.popen.pid})")
+            # it died on its own: clean up what it left behind before replacing it
+            self._stop_components([name], timeout=5.0)
         self.component_log_dir.mkdir(parents=True, exist_ok=True)
         path = self.log_path(name)
         log_file = path.open("ab")
@@ -502,7 +518,13 @@ class AirflowInstance:
         self._components[name] = component
         return component
 
-    def _stop_components(self, names: Iterable[str], timeout: float, whole_session: bool = True) -> None:
+    def _stop_components(
+        self,
+        names: Iterable[str],
+        timeout: float,
+        whole_session: bool = True,
+        leftover_sig: signal.Signals = signal.SIGTERM,
+    ) -> None:
         """SIGTERM the process groups of ``names`` together, SIGKILL what outlives ``timeout``.
 
         With ``whole_session``, processes that left the group but not the
@@ -523,7 +545,10 @@ class AirflowInstance:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     comp.popen.wait(timeout=10)
             if whole_session:
-                self._terminate_pids(self._pids_matching({comp.popen.pid}, use_marker=False))
+                leftovers = self._pids_matching({comp.popen.pid}, use_marker=False)
+                self._terminate_pids(leftovers, first_sig=leftover_sig)
+                # the session is empty now; forget it so a reused pid is never mistaken for ours
+                self._sessions.discard(comp.popen.pid)
             comp.log_file.write(f"\n===== stopped {comp.name} rc={comp.popen.returncode} =====\n".encode())
             comp.log_file.close()
             del self._components[comp.name]
@@ -568,10 +593,12 @@ class AirflowInstance:
             changed = bool(children)
         return sorted(found)
 
-    def _terminate_pids(self, pids: Iterable[int], timeout: float = 5.0) -> None:
+    def _terminate_pids(
+        self, pids: Iterable[int], timeout: float = 5.0, first_sig: signal.Signals = signal.SIGTERM
+    ) -> None:
         alive = list(pids)
         for pid in alive:
-            _kill(pid, signal.SIGTERM)
+            _kill(pid, first_sig)
         deadline = time.monotonic() + timeout
         while alive and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -667,7 +694,7 @@ class AirflowInstance:
             raise AirflowInstanceError(f"{name} is not running")
         if sig != signal.SIGTERM:
             _killpg(comp.popen.pid, sig)
-        self._stop_components([name], timeout, whole_session=whole_session)
+        self._stop_components([name], timeout, whole_session=whole_session, leftover_sig=sig)
 
     def start_component(self, name: str, wait: bool = True, timeout: float = 60.0) -> int:
         """Start one (stopped) component; optionally wait until it is healthy. Returns its pid."""

@@ -1,0 +1,21 @@
+"""Smoke DAG for the e2e harness: a human-in-the-loop task answered through the REST API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.providers.standard.operators.hitl import HITLOperator
+from airflow.providers.standard.operators.python import PythonOperator
+from airflow.sdk import DAG
+
+
+def _after(**context: Any) -> list[str]:
+    answer = context["ti"].xcom_pull(task_ids="ask")
+    print(f"SMOKE_HITL_ANSWER {answer!r}")
+    return list(answer["chosen_options"])
+
+
+with DAG(dag_id="smoke_hitl", schedule=None, catchup=False, tags=["e2e-smoke"]) as dag:
+    ask = HITLOperator(task_id="ask", subject="Proceed?", options=["yes", "no"])
+    after = PythonOperator(task_id="after", python_callable=_after)
+    ask >> after
