@@ -23,7 +23,7 @@ class AutomationSettings:
     max_levels: int = 4
     max_parallel: int = 16
     max_replans: int = 1
-    budget_usd: Decimal = Decimal("1.00")
+    budget_usd: Decimal | str = Decimal("1.00")
     require_approval: bool = True
     approval_timeout: timedelta | None = None
     on_approval_timeout: Literal["reject", "approve"] = "reject"

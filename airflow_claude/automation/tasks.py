@@ -51,6 +51,8 @@ from airflow_claude.runtime.provenance import StepIdentity
 
 STEP_RECORD_KEY = "step_record"
 OUTCOME_KEY = "outcome"
+REPORT_KEY = "report"
+DECISION_KEY = "decision"
 
 
 @dataclass(frozen=True)
@@ -198,7 +200,14 @@ class PlanApprovalOperator(ApprovalOperator):
                 plan_id=plan["id"],
                 plan_hash=proposal["plan_hash"],
             )
-            return {"chosen_options": [self.APPROVE], "params_input": {}, "responded_by_user": None, "auto": True}
+            decision: dict[str, Any] = {
+                "chosen_options": [self.APPROVE],
+                "params_input": {},
+                "responded_by_user": None,
+                "auto": True,
+            }
+            context["ti"].xcom_push(key=DECISION_KEY, value=decision)
+            return decision
         usage = context["ti"].xcom_pull(task_ids=f"{self.automation.group(self.round_number)}.plan", key="usage")
         self.subject = f"Approve plan {plan['id']} ({len(plan['steps'])} steps)?"
         self.body = approval_markdown(plan, proposal["plan_hash"], self.automation.catalog, usage)
@@ -214,6 +223,19 @@ class PlanApprovalOperator(ApprovalOperator):
         )
         return super().execute(context)
 
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        """Record the decision first: on Reject the base class skips downstream and returns nothing."""
+        user = event.get("responded_by_user")
+        decision = {
+            "chosen_options": list(event.get("chosen_options") or []),
+            "params_input": dict(event.get("params_input") or {}),
+            "responded_by_user": dict(user) if isinstance(user, dict) else user,
+            "auto": False,
+            "timed_out": "error" in event,
+        }
+        context["ti"].xcom_push(key=DECISION_KEY, value=decision)
+        return super().execute_complete(context=context, event=event)
+
     def validate_params_input(self, params_input: Any) -> None:
         """Only the plan field exists; its content is checked by the commit task, not here."""
         unknown = set(params_input or {}) - {"plan_json"}
@@ -227,7 +249,7 @@ class CommitPlanOperator(_AutomationTask):
     def execute(self, context: Any) -> dict[str, Any]:
         automation, ti = self.automation, context["ti"]
         proposal = self.pull(context, "plan")
-        decision = self.pull(context, "approve") or {}
+        decision = self.pull(context, "approve", key=DECISION_KEY) or {}
         plan_doc = proposal["plan"]
         edited_text = (decision.get("params_input") or {}).get("plan_json")
         edited = False
@@ -445,7 +467,7 @@ class ReviewOperator(_AutomationTask):
         }
 
     def _not_executed(self, context: Any, proposal: dict[str, Any]) -> dict[str, Any]:
-        decision = self.pull(context, "approve")
+        decision = self.pull(context, "approve", key=DECISION_KEY)
         if isinstance(decision, dict) and decision.get("chosen_options") == [PlanApprovalOperator.REJECT]:
             user = decision.get("responded_by_user") or {}
             who = user.get("name") if isinstance(user, dict) else user
@@ -542,6 +564,7 @@ class ReportOperator(_AutomationTask):
         }
         self._log_report(report)
         self._remember(report)
+        ti.xcom_push(key=REPORT_KEY, value=report)  # kept when the run fails, unlike a return value
         if status == "failed":
             raise AirflowFailException(f"automation ended with verdict '{report['verdict']}': {report['reason']}")
         return report

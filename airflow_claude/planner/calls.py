@@ -37,9 +37,16 @@ def create_message(
     sleep: Callable[[float], None] = time.sleep,
 ) -> Any:
     """``client.messages.create(**request)`` with the retry rules above; returns the Message."""
+    return _with_policy(
+        lambda: client.with_options(max_retries=0, timeout=policy.timeout).messages.create(**request), policy, sleep
+    )
+
+
+def _with_policy(call: Callable[[], Any], policy: CallPolicy, sleep: Callable[[float], None]) -> Any:
+    """Run one API call with bounded, capped retries; map SDK errors to planning errors."""
     for attempt in range(1, policy.attempts + 1):
         try:
-            return client.with_options(max_retries=0, timeout=policy.timeout).messages.create(**request)
+            return call()
         except anthropic.EnforcedSpendLimitReachedError as exc:
             raise SpendLimitReached(f"Claude spend limit reached: {_message(exc)}") from exc
         except (anthropic.RateLimitError, anthropic.InternalServerError, anthropic.APIConnectionError) as exc:
@@ -62,10 +69,20 @@ def create_message(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def count_input_tokens(client: Any, request: dict[str, Any], policy: CallPolicy) -> int:
-    """Input tokens the request would use (free endpoint); asked before a call to enforce budgets."""
-    counted = client.with_options(max_retries=2, timeout=policy.timeout).messages.count_tokens(
-        model=request["model"], system=request["system"], tools=request["tools"], messages=request["messages"]
+def count_input_tokens(
+    client: Any, request: dict[str, Any], policy: CallPolicy, *, sleep: Callable[[float], None] = time.sleep
+) -> int:
+    """Input tokens the request would use (free endpoint); asked before a call to enforce budgets.
+
+    Same retry rules and error mapping as :func:`create_message`: an overloaded or rate-limited
+    count is ``ClaudeUnavailable``, a spend limit is terminal (never the SDK's raw errors).
+    """
+    counted = _with_policy(
+        lambda: client.with_options(max_retries=0, timeout=policy.timeout).messages.count_tokens(
+            model=request["model"], system=request["system"], tools=request["tools"], messages=request["messages"]
+        ),
+        policy,
+        sleep,
     )
     return int(counted.input_tokens)
 

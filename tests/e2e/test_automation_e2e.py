@@ -1,0 +1,291 @@
+"""Automations through a real Airflow (scheduler, dag-processor, api-server) and the offline Claude.
+
+All scenarios run as concurrent DAG runs of one Airflow instance; the offline Claude decides
+what to answer from markers in the goal, like a scripted model would.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_claude.automation.memory import memory_key
+from airflow_claude.examples.orders import orders_connection_env
+from airflow_claude.testing import FakeClaude
+from airflow_claude.testing.airflow_instance import AirflowInstance
+from airflow_claude.testing.fake_claude import forced_tool_name
+
+pytestmark = pytest.mark.e2e
+DAGS = Path(__file__).parent / "dags_automation"
+MODEL = "claude-sonnet-5-5"
+TEMPLATE = "{{ 7 * 7 }}"
+
+
+def good_steps() -> list[dict[str, Any]]:
+    return [
+        {"id": "load", "tool": "load_source", "args": {"source": "good"}},
+        {
+            "id": "summarize",
+            "tool": "summarize_load",
+            "depends_on": ["load"],
+            "args": {"rows": {"$ref": "steps.load.output.rows"}, "note": TEMPLATE},
+        },
+    ]
+
+
+def broken_steps() -> list[dict[str, Any]]:
+    return [
+        {"id": "load_broken", "tool": "load_source", "args": {"source": "broken"}},
+        {
+            "id": "summarize",
+            "tool": "summarize_load",
+            "depends_on": ["load_broken"],
+            "args": {"rows": {"$ref": "steps.load_broken.output.rows"}},
+        },
+    ]
+
+
+def goal_of(body: dict[str, Any]) -> str:
+    text = json.dumps(body["messages"][0])
+    found = re.search(r"<goal>\\n(.*?)\\n</goal>", text)
+    return found.group(1) if found else ""
+
+
+def answer(body: dict[str, Any]) -> dict[str, Any]:
+    """The offline Claude's behaviour for these tests."""
+    if forced_tool_name(body) == "submit_plan":
+        goal = goal_of(body)
+        replanning = "did not meet the goal" in json.dumps(body["messages"][0])
+        if "[too-big]" in goal:
+            steps = [{"id": f"s{i}", "tool": "load_source", "args": {"source": "good"}} for i in range(5)]
+        elif "[replan-limit]" in goal or ("[replan]" in goal and not replanning):
+            steps = broken_steps()
+        else:
+            steps = good_steps()
+        reply: dict[str, Any] = {"tool_use": {"name": "submit_plan", "input": {"steps": steps}}}
+        if "[budget]" in goal:
+            reply["usage"] = {"output_tokens": 8000}
+        return reply
+    payload = json.loads(body["messages"][0]["content"][0]["text"])
+    failed = [s for s in payload["results"] if s["status"] != "success"]
+    if failed:
+        verdict = {"verdict": "replan", "reason": f"step {failed[0]['id']} failed: {failed[0].get('error', '')[:80]}"}
+    else:
+        verdict = {"verdict": "done", "reason": "all steps succeeded", "summary": "ok"}
+    return {"tool_use": {"name": "submit_review", "input": verdict}}
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeClaude]:
+    server = FakeClaude()
+    server.responder = answer
+    with server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def airflow(fake: FakeClaude, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowInstance]:
+    base = tmp_path_factory.mktemp("automation")
+    conn = {"conn_type": "anthropic", "host": fake.url, "password": "e2e-key", "extra": {"model": MODEL}}
+    env = {
+        "AIRFLOW_CONN_ANTHROPIC_DEFAULT": json.dumps(conn),
+        "AIRFLOW_CLAUDE_DEMO_DIR": str(base / "demo"),
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+        **orders_connection_env(base / "demo" / "orders.db"),
+    }
+    instance = AirflowInstance(home=base / "home", dags_folder=DAGS, extra_env=env)
+    instance.start()
+    try:
+        instance.wait_for_dag("auto_main", timeout=120)
+        instance.unpause("auto_main")
+        yield instance
+    finally:
+        instance.stop()
+
+
+@pytest.fixture(scope="module")
+def runs(airflow: AirflowInstance) -> dict[str, str]:
+    """Trigger every scenario at once; answer the approvals as a person would through the REST API."""
+    confs = {
+        "approve": {"goal": "Load the good source and summarize it."},
+        "reject": {"goal": "Load the good source, to be rejected."},
+        "bad_edit": {"goal": "Load the good source, to be edited badly."},
+        "replan": {"goal": "[replan] Load a source and summarize it."},
+        "replan_limit": {"goal": "[replan-limit] Load a source.", "require_approval": False},
+        "budget": {"goal": "[budget] Load the good source.", "require_approval": False, "budget_usd": 0.15},
+        "too_big": {"goal": "[too-big] Load everything.", "require_approval": False, "max_steps": 2},
+    }
+    ids = {name: airflow.trigger("auto_main", conf=conf) for name, conf in confs.items()}
+    airflow.answer_hitl("auto_main", ids["approve"], "attempt_1.approve", ["Approve"], timeout=240)
+    airflow.answer_hitl("auto_main", ids["reject"], "attempt_1.approve", ["Reject"], timeout=240)
+    proposal = airflow.xcom("auto_main", ids["bad_edit"], "attempt_1.plan")
+    edited = json.loads(json.dumps(proposal["plan"]))
+    edited["steps"][0]["tool"] = "load_sourc"
+    airflow.answer_hitl(
+        "auto_main",
+        ids["bad_edit"],
+        "attempt_1.approve",
+        ["Approve"],
+        params_input={"plan_json": json.dumps(edited)},
+        timeout=240,
+    )
+    airflow.answer_hitl("auto_main", ids["replan"], "attempt_1.approve", ["Approve"], timeout=240)
+    airflow.answer_hitl("auto_main", ids["replan"], "attempt_2.approve", ["Approve"], timeout=300)
+    return ids
+
+
+def finish(airflow: AirflowInstance, run_id: str, dag_id: str = "auto_main") -> tuple[str, dict[str, Any]]:
+    """The run's final state and its report (pushed as XCom ``report`` whatever the outcome), plus the log."""
+    state = airflow.wait_for_run(dag_id, run_id, timeout=420)
+    report = airflow.xcom(dag_id, run_id, "report", key="report")
+    report["log"] = airflow.task_log(dag_id, run_id, "report", 1)
+    return state, report
+
+
+def tis(airflow: AirflowInstance, run_id: str, dag_id: str = "auto_main") -> dict[tuple[str, int], dict[str, Any]]:
+    return {(ti["task_id"], ti["map_index"]): ti for ti in airflow.task_instances(dag_id, run_id)}
+
+
+def test_approved_plan_runs_each_step_as_its_own_task_instance(
+    airflow: AirflowInstance, runs: dict[str, str], fake: FakeClaude
+) -> None:
+    run_id = runs["approve"]
+    state, report = finish(airflow, run_id)
+    assert state == "success"
+    instances = tis(airflow, run_id)
+    load = instances[("attempt_1.level_1", 0)]
+    summarize = instances[("attempt_1.level_2", 0)]
+    assert (load["rendered_map_index"], load["state"]) == ("load", "success")
+    assert (summarize["rendered_map_index"], summarize["state"]) == ("summarize", "success")
+    output = airflow.xcom("auto_main", run_id, "attempt_1.level_2", map_index=0)
+    assert output == {"summary": f"42 rows {TEMPLATE}"}  # the reference resolved; the template arrived verbatim
+    assert report["status"] == "succeeded" and report["verdict"] == "done"
+    steps = report["rounds"][0]["steps"]
+    assert [(s["id"], s["status"], s["attempts"]) for s in steps] == [
+        ("load", "success", 1),
+        ("summarize", "success", 1),
+    ]
+    assert [c["purpose"] for c in report["model_calls"]] == ["plan", "review"]
+    assert Decimal(report["cost_usd"]) == sum(Decimal(c["cost_usd"]) for c in report["model_calls"]) > 0
+    assert report["tokens"]["output_tokens"] == sum(c["output_tokens"] for c in report["model_calls"])
+    assert report["rounds"][0]["approved_by"] is not None and report["rounds"][0]["auto_approved"] is False
+    assert len(report["version_chain"]) == 1 and instances[("attempt_2.plan", -1)]["state"] == "skipped"
+    detail = airflow.hitl_detail("auto_main", run_id, "attempt_1.approve")
+    assert "load_source" in detail["body"] and "summarize_load" in detail["body"]
+
+
+def test_reject_stops_the_run_cleanly(airflow: AirflowInstance, runs: dict[str, str]) -> None:
+    run_id = runs["reject"]
+    state, report = finish(airflow, run_id)
+    assert state == "success" and report["status"] == "rejected" and report["verdict"] == "rejected"
+    instances = tis(airflow, run_id)
+    assert instances[("attempt_1.commit", -1)]["state"] == "skipped"
+    assert all(ti["state"] in ("skipped", None) for (task, _), ti in instances.items() if ".level_" in task)
+    assert [c["purpose"] for c in report["model_calls"]] == ["plan"]  # no review call for a rejected plan
+
+
+def test_invalid_edit_is_refused_before_anything_runs(airflow: AirflowInstance, runs: dict[str, str]) -> None:
+    run_id = runs["bad_edit"]
+    state, report = finish(airflow, run_id)
+    assert state == "failed"
+    assert report["verdict"] == "invalid_edit"
+    instances = tis(airflow, run_id)
+    assert instances[("attempt_1.commit", -1)]["state"] == "failed"
+    assert not any(
+        ti["state"] == "success" for (task, _), ti in instances.items() if ".level_" in task and "_steps" not in task
+    )
+    assert "did you mean 'load_source'?" in report["reason"]
+
+
+def test_failed_step_leads_to_a_replan_that_succeeds(
+    airflow: AirflowInstance, runs: dict[str, str], fake: FakeClaude
+) -> None:
+    run_id = runs["replan"]
+    state, report = finish(airflow, run_id)
+    assert state == "success" and report["status"] == "succeeded"
+    first, second = report["rounds"]
+    assert first["verdict"] == "replan" and "load_broken failed" in first["reason"]
+    failed = next(s for s in first["steps"] if s["id"] == "load_broken")
+    assert failed["status"] == "failed" and failed["attempts"] == 2  # the tool's default retry, then final
+    assert second["verdict"] == "done" and second["parent_plan_id"] == first["plan_id"]
+    assert second["plan_id"].endswith("_v2") and len(report["version_chain"]) == 2
+    assert [c["purpose"] for c in report["model_calls"]] == ["plan", "review", "plan", "review"]
+    replan_request = next(
+        r for r in fake.message_requests() if "did not meet the goal" in r.text and "[replan] Load" in r.text
+    )
+    assert "load_broken" in replan_request.text
+
+
+def test_replan_limit_reached_fails_the_run(airflow: AirflowInstance, runs: dict[str, str]) -> None:
+    state, report = finish(airflow, runs["replan_limit"])
+    assert state == "failed" and report["verdict"] == "replan"
+    assert "re-plan limit reached (1)" in report["reason"]
+    assert [(r["round"], r["verdict"]) for r in report["rounds"]] == [(1, "replan"), (2, "replan")]
+
+
+def test_budget_exhausted_before_the_review(airflow: AirflowInstance, runs: dict[str, str]) -> None:
+    run_id = runs["budget"]
+    state, report = finish(airflow, run_id)
+    assert state == "failed" and report["verdict"] == "budget_exhausted"
+    review = airflow.task_instance("auto_main", run_id, "attempt_1.review")
+    assert review["state"] == "failed"
+    assert "the review call was not made" in report["reason"] and "of its $0.15 budget" in report["reason"]
+    assert Decimal(report["cost_usd"]) > Decimal("0.10")  # the plan's spend is reported
+    usage = airflow.xcom("auto_main", run_id, "attempt_1.review", key="usage")
+    assert usage["calls"] == 0 and "BudgetExhausted" in usage["error"]
+
+
+def test_plan_beyond_the_automation_limits_is_refused(
+    airflow: AirflowInstance, runs: dict[str, str], fake: FakeClaude
+) -> None:
+    run_id = runs["too_big"]
+    state, report = finish(airflow, run_id)
+    assert state == "failed" and report["verdict"] == "planning_failed"
+    assert airflow.task_instance("auto_main", run_id, "attempt_1.plan")["state"] == "failed"
+    repairs = [r for r in fake.message_requests() if "[too-big]" in r.text and "too_many_steps" in r.text]
+    assert repairs and "over the limit of 2" in repairs[0].text
+    assert not any(ti["state"] == "success" for (task, _), ti in tis(airflow, run_id).items() if ".level_" in task)
+
+
+def test_memory_of_one_run_reaches_the_planning_request_of_the_next(
+    airflow: AirflowInstance, runs: dict[str, str], fake: FakeClaude
+) -> None:
+    first = runs["approve"]
+    assert airflow.wait_for_run("auto_main", first, timeout=420) == "success"
+    memory = json.loads(airflow.get(f"/variables/{memory_key('auto_main')}")["value"])
+    assert first in [entry["run_id"] for entry in memory]
+    second = airflow.trigger(
+        "auto_main", conf={"goal": "[memory] Load the good source again.", "require_approval": False}
+    )
+    assert airflow.wait_for_run("auto_main", second, timeout=420) == "success"
+    request = next(r for r in fake.message_requests() if "[memory] Load" in r.text and "submit_plan" in r.text)
+    assert "<memory>" in request.text and first in request.text
+
+
+def test_scheduled_run_with_approval_off(airflow: AirflowInstance, runs: dict[str, str]) -> None:
+    airflow.wait_for_dag("auto_nightly", timeout=120)
+    airflow.unpause("auto_nightly")
+    run_id = wait_for_scheduled_run(airflow, "auto_nightly")
+    state, report = finish(airflow, run_id, dag_id="auto_nightly")
+    assert state == "success" and report["status"] == "succeeded"
+    approve = airflow.xcom("auto_nightly", run_id, "attempt_1.approve", key="decision")
+    assert approve["auto"] is True and approve["chosen_options"] == ["Approve"]
+    assert report["rounds"][0]["auto_approved"] is True
+
+
+def wait_for_scheduled_run(airflow: AirflowInstance, dag_id: str, timeout: float = 120) -> str:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [r for r in airflow.get(f"/dags/{dag_id}/dagRuns")["dag_runs"] if r["run_type"] == "scheduled"]
+        if found:
+            return str(found[0]["dag_run_id"])
+        time.sleep(2)
+    raise AssertionError(f"no scheduled run of {dag_id} within {timeout}s")
