@@ -19,6 +19,7 @@ from airflow_claude.errors import StepError
 from airflow_claude.fingerprint import sha256_of
 from airflow_claude.observability.records import emit
 from airflow_claude.observability.redaction import redact_value
+from airflow_claude.runtime.ledger import StepLedger
 from airflow_claude.runtime.provenance import (
     PROVENANCE_XCOM_KEY,
     StepIdentity,
@@ -50,6 +51,15 @@ def run_step(
         emit(log, "step.failed", **base, error=str(exc), retryable=False, try_number=try_number)
         raise AirflowFailException(str(exc)) from exc
     key = idempotency_key(dag_id, run_id, step_id, args)
+    ledger = StepLedger(context.get("task_state_store"), log)
+    done, recorded = ledger.recorded(key)
+    if done:  # an earlier try finished the tool call: never perform its effect twice
+        emit(log, "step.replayed", **base, tool=tool.name, try_number=try_number, idempotency_key=key)
+        stamp = provenance_record(
+            identity, dag_id=dag_id, run_id=run_id, try_number=try_number, key=key, args_fingerprint=sha256_of(args)
+        )
+        ti.xcom_push(key=PROVENANCE_XCOM_KEY, value=stamp)
+        return recorded
     emit(
         log,
         "step.started",
@@ -58,7 +68,9 @@ def run_step(
         tool_version=tool.version,
         try_number=try_number,
         idempotency_key=key,
+        earlier_starts=ledger.started_before(key),
     )
+    ledger.mark_started(key, try_number)
     started = time.monotonic()
     try:
         output = jsonable(_call(tool, args, identity, key, context, log))
@@ -79,6 +91,7 @@ def run_step(
         emit(log, "step.failed", **base, error=str(exc), retryable=False, try_number=try_number)
         raise AirflowFailException(str(exc)) from exc
     output = redact_value(output)
+    ledger.record_result(key, output, try_number)
     stamp = provenance_record(
         identity, dag_id=dag_id, run_id=run_id, try_number=try_number, key=key, args_fingerprint=sha256_of(args)
     )
