@@ -2,6 +2,7 @@
 
 from airflow_claude.catalog.catalog import Catalog
 from airflow_claude.catalog.tool import (
+    Compensation,
     OperatorTool,
     PythonTool,
     Tool,
@@ -10,4 +11,13 @@ from airflow_claude.catalog.tool import (
     python_tool,
 )
 
-__all__ = ["Catalog", "OperatorTool", "PythonTool", "Tool", "ToolContext", "operator_tool", "python_tool"]
+__all__ = [
+    "Catalog",
+    "Compensation",
+    "OperatorTool",
+    "PythonTool",
+    "Tool",
+    "ToolContext",
+    "operator_tool",
+    "python_tool",
+]

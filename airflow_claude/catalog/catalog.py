@@ -8,6 +8,7 @@ from functools import cached_property
 from airflow_claude.catalog.tool import Tool
 from airflow_claude.errors import CatalogError
 from airflow_claude.fingerprint import sha256_of
+from airflow_claude.plan.refs import schema_at
 
 
 class Catalog(Mapping[str, Tool]):
@@ -29,6 +30,34 @@ class Catalog(Mapping[str, Tool]):
         if not by_name:
             raise CatalogError(f"catalog {name!r} is empty")
         self._tools = dict(sorted(by_name.items()))
+        for tool in self._tools.values():
+            self._check_compensation(tool)
+
+    def _check_compensation(self, tool: Tool) -> None:
+        """A compensation must name a catalog tool and fill its required parameters from real paths."""
+        comp = tool.compensation
+        if comp is None:
+            return
+        undo = self._tools.get(comp.tool)
+        if undo is None:
+            raise CatalogError(f"tool {tool.name!r}: compensating tool {comp.tool!r} is not in catalog {self.name!r}")
+        wanted = set(undo.input_schema.get("properties", {}))
+        missing = sorted(set(undo.input_schema.get("required", [])) - set(comp.args))
+        unknown = sorted(set(comp.args) - wanted)
+        if missing or unknown:
+            raise CatalogError(
+                f"tool {tool.name!r}: compensation {comp.tool!r} needs {missing} and does not take {unknown}"
+            )
+        for param, source in comp.args.items():
+            kind, _, path = source.partition(".")
+            if kind == "args" and path in tool.input_schema.get("properties", {}):
+                continue
+            if kind == "output" and schema_at(tool.output_schema, tuple(path.split(".")) if path else ())[0]:
+                continue
+            raise CatalogError(
+                f"tool {tool.name!r}: compensation argument {param!r} = {source!r} must be 'args.<parameter>' "
+                "or 'output.<path>' of the tool"
+            )
 
     def __getitem__(self, key: str) -> Tool:
         return self._tools[key]

@@ -45,6 +45,21 @@ class ToolContext:
     airflow_context: Mapping[str, Any] = field(repr=False, default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Compensation:
+    """How to undo a mutating tool's effect: another catalog tool, with arguments taken from the step.
+
+    ``args`` maps each parameter of the compensating tool to ``"args.<name>"`` (the step's
+    resolved argument) or ``"output.<path>"`` (a value in the step's output).
+    """
+
+    tool: str
+    args: Mapping[str, str] = field(default_factory=dict)
+
+    def contract(self) -> dict[str, Any]:
+        return {"tool": self.tool, "args": dict(sorted(self.args.items()))}
+
+
 @dataclass(frozen=True, eq=False)
 class Tool:
     """A tool's contract. Compare tools by :meth:`contract`, which also feeds the catalog fingerprint."""
@@ -58,6 +73,7 @@ class Tool:
     max_retries: int = 3
     default_retries: int = 0
     max_timeout_seconds: float | None = None
+    compensation: Compensation | None = None
 
     def __post_init__(self) -> None:
         import re
@@ -68,6 +84,8 @@ class Tool:
             raise CatalogError(f"tool {self.name!r} needs a description: Claude chooses tools by it")
         if self.side_effects not in ("read_only", "mutating"):
             raise CatalogError(f"tool {self.name!r}: side_effects must be 'read_only' or 'mutating'")
+        if self.compensation is not None and self.side_effects != "mutating":
+            raise CatalogError(f"tool {self.name!r}: only a mutating tool has something to compensate")
         if not 0 <= self.default_retries <= self.max_retries:
             raise CatalogError(f"tool {self.name!r}: need 0 <= default_retries <= max_retries")
         try:
@@ -116,6 +134,7 @@ class Tool:
             "max_retries": self.max_retries,
             "default_retries": self.default_retries,
             "max_timeout_seconds": self.max_timeout_seconds,
+            "compensation": self.compensation.contract() if self.compensation else None,
         }
 
     def referenceable_params(self) -> frozenset[str] | None:
@@ -183,6 +202,7 @@ def python_tool(
     max_retries: int = 3,
     default_retries: int = 0,
     max_timeout_seconds: float | None = None,
+    compensation: Compensation | None = None,
 ) -> Any:
     """Make a :class:`PythonTool` from a typed function; usable as ``@python_tool`` or ``@python_tool(...)``.
 
@@ -233,6 +253,7 @@ def python_tool(
             max_retries=max_retries,
             default_retries=default_retries,
             max_timeout_seconds=max_timeout_seconds,
+            compensation=compensation,
             func=fn,
             context_param=context_param,
             args_model=args_model,
@@ -255,6 +276,7 @@ def operator_tool(
     max_retries: int = 3,
     default_retries: int = 0,
     max_timeout_seconds: float | None = None,
+    compensation: Compensation | None = None,
 ) -> OperatorTool:
     """Wrap an operator class as a tool.
 
@@ -286,6 +308,7 @@ def operator_tool(
         max_retries=max_retries,
         default_retries=default_retries,
         max_timeout_seconds=max_timeout_seconds,
+        compensation=compensation,
         operator_class=operator_class,
         fixed=fixed,
     )

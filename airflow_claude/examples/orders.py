@@ -21,7 +21,7 @@ from typing import Literal
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from pydantic import BaseModel, Field
 
-from airflow_claude.catalog import Catalog, ToolContext, operator_tool, python_tool
+from airflow_claude.catalog import Catalog, Compensation, ToolContext, operator_tool, python_tool
 
 ORDERS_CONN_ID = "orders_db"
 _REGIONS = ("emea", "amer", "apac")
@@ -174,7 +174,12 @@ def aggregate_revenue(rows: list[Order], by: Literal["order_date", "region", "pr
     return Aggregate(by=by, groups=ordered, total_revenue=round(sum(g.revenue for g in ordered), 2))
 
 
-@python_tool(side_effects="mutating", max_retries=5, default_retries=2)
+@python_tool(
+    side_effects="mutating",
+    max_retries=5,
+    default_retries=2,
+    compensation=Compensation("delete_report", {"path": "output.path"}),
+)
 def write_report(title: str, aggregate: Aggregate, quality: Quality, context: ToolContext) -> ReportFile:
     """Write a Markdown revenue report for this run (atomically; a retry rewrites the same file)."""
     folder = demo_dir() / "reports" / context.dag_id
@@ -193,7 +198,12 @@ def write_report(title: str, aggregate: Aggregate, quality: Quality, context: To
     return ReportFile(path=str(target), bytes=len(text.encode()), sha256=hashlib.sha256(text.encode()).hexdigest())
 
 
-@python_tool(side_effects="mutating", max_retries=5, default_retries=2)
+@python_tool(
+    side_effects="mutating",
+    max_retries=5,
+    default_retries=2,
+    compensation=Compensation("retract_notification", {"notification_id": "output.id", "channel": "args.channel"}),
+)
 def notify(channel: str, message: str, context: ToolContext, report_path: str | None = None) -> Notification:
     """Post a message to a team channel (the demo's outbox file); delivered once per idempotency key."""
     outbox = demo_dir() / "outbox.jsonl"
@@ -208,6 +218,42 @@ def notify(channel: str, message: str, context: ToolContext, report_path: str | 
         "message": message,
         "report": report_path,
         "run_id": context.run_id,
+    }
+    with outbox.open("a") as handle:
+        handle.write(json.dumps(entry, sort_keys=True) + "\n")
+    return Notification(id=context.idempotency_key, channel=channel, duplicate=False)
+
+
+class Deleted(BaseModel):
+    path: str
+    deleted: bool
+
+
+@python_tool(side_effects="mutating", max_retries=5, default_retries=2)
+def delete_report(path: str) -> Deleted:
+    """Delete a report file written by write_report (the compensation of write_report)."""
+    target = Path(path)
+    reports = (demo_dir() / "reports").resolve()
+    if reports not in target.resolve().parents:
+        raise ValueError(f"{path} is not a report file")
+    existed = target.exists()
+    target.unlink(missing_ok=True)
+    return Deleted(path=path, deleted=existed)
+
+
+@python_tool(side_effects="mutating", max_retries=5, default_retries=2)
+def retract_notification(notification_id: str, channel: str, context: ToolContext) -> Notification:
+    """Tell a channel to disregard an earlier message (the compensation of notify); once per key."""
+    outbox = demo_dir() / "outbox.jsonl"
+    lines = outbox.read_text().splitlines() if outbox.exists() else []
+    if any(json.loads(line)["id"] == context.idempotency_key for line in lines if line.strip()):
+        return Notification(id=context.idempotency_key, channel=channel, duplicate=True)
+    entry = {
+        "id": context.idempotency_key,
+        "channel": channel,
+        "retracts": notification_id,
+        "run_id": context.run_id,
+        "message": "Please disregard the previous message: the run that sent it failed and was undone.",
     }
     with outbox.open("a") as handle:
         handle.write(json.dumps(entry, sort_keys=True) + "\n")
@@ -231,4 +277,16 @@ def _safe(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)[:120]
 
 
-catalog = Catalog([query_orders, check_quality, aggregate_revenue, write_report, notify, run_sql], name="orders")
+catalog = Catalog(
+    [
+        query_orders,
+        check_quality,
+        aggregate_revenue,
+        write_report,
+        notify,
+        run_sql,
+        delete_report,
+        retract_notification,
+    ],
+    name="orders",
+)

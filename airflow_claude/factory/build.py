@@ -12,11 +12,12 @@ import hashlib
 import logging
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import DAG, get_parsing_context
+from airflow.sdk import DAG, TaskGroup, TriggerRule, get_parsing_context
 
 from airflow_claude.catalog.catalog import Catalog
 from airflow_claude.catalog.tool import OperatorTool, PythonTool
@@ -25,6 +26,7 @@ from airflow_claude.factory.docs import invalid_doc, plan_doc, step_doc
 from airflow_claude.plan.limits import DEFAULT_LIMITS, PlanLimits
 from airflow_claude.plan.loader import load_plan_file
 from airflow_claude.plan.model import ID_PATTERN, Plan
+from airflow_claude.runtime.compensate import SAGA_GROUP, CompensateStepOperator, SagaOutcomeOperator
 from airflow_claude.runtime.invalid import InvalidPlanOperator
 from airflow_claude.runtime.operator_step import build_operator_task
 from airflow_claude.runtime.provenance import StepIdentity
@@ -48,11 +50,14 @@ def load_plan_dags(
     start_date: datetime = DEFAULT_START_DATE,
     tags: Sequence[str] = (),
     default_args: Mapping[str, Any] | None = None,
+    compensate: bool = True,
 ) -> dict[str, DAG]:
     """Build one DAG per ``*.json`` plan in ``plans_dir`` (sorted), keyed by DAG id.
 
     Call it from a DAG file: ``globals().update(load_plan_dags(Path(__file__).parent / "plans", catalog))``.
     The DAG id is ``dag_id_prefix + plan.id``; a plan file must be named ``<plan id>.json``.
+    With ``compensate`` (the default), a plan with compensable steps gets a ``saga`` task group
+    that undoes finished mutating steps when the run fails.
     """
     folder = Path(plans_dir)
     files = sorted(folder.glob("*.json"))
@@ -61,7 +66,9 @@ def load_plan_dags(
         own = folder / f"{wanted[len(dag_id_prefix) :]}.json"
         if own in files:
             files = [own]  # a worker running a task of one plan builds only that plan
-    options = _Options(catalog, dag_id_prefix, limits, retry_delay, start_date, tuple(tags), dict(default_args or {}))
+    options = _Options(
+        catalog, dag_id_prefix, limits, retry_delay, start_date, tuple(tags), dict(default_args or {}), compensate
+    )
     dags: dict[str, DAG] = {}
     for path in files:
         dag = _load_one(path, options)
@@ -69,24 +76,16 @@ def load_plan_dags(
     return dags
 
 
+@dataclass(frozen=True)
 class _Options:
-    def __init__(
-        self,
-        catalog: Catalog,
-        prefix: str,
-        limits: PlanLimits,
-        retry_delay: timedelta,
-        start_date: datetime,
-        tags: tuple[str, ...],
-        default_args: dict[str, Any],
-    ) -> None:
-        self.catalog = catalog
-        self.prefix = prefix
-        self.limits = limits
-        self.retry_delay = retry_delay
-        self.start_date = start_date
-        self.tags = tags
-        self.default_args = default_args
+    catalog: Catalog
+    prefix: str
+    limits: PlanLimits
+    retry_delay: timedelta
+    start_date: datetime
+    tags: tuple[str, ...]
+    default_args: dict[str, Any]
+    compensate: bool = True
 
 
 def _load_one(path: Path, options: _Options) -> DAG:
@@ -138,8 +137,60 @@ def compile_plan(plan: Plan, options: _Options, *, source: str) -> DAG:
         for step in plan.steps:
             for dependency in step.depends_on:
                 tasks[dependency] >> tasks[step.id]
+        if options.compensate:
+            _add_saga(plan, catalog, tasks, digest)
     log.debug("compiled plan %s (%s) into DAG %s", plan.id, digest, dag.dag_id)
     return dag
+
+
+def _add_saga(plan: Plan, catalog: Catalog, tasks: dict[str, Any], digest: str) -> None:
+    """Undo tasks for finished mutating steps, in reverse dependency order, and the outcome task."""
+    compensable = [s for s in plan.steps if catalog[s.tool].compensation is not None]
+    if not compensable:
+        return
+    ancestors: dict[str, set[str]] = {}
+    for step in plan.steps:  # plans are validated acyclic and listed in any order: resolve lazily
+        _ancestors_of(step.id, {s.id: s.depends_on for s in plan.steps}, ancestors)
+    step_ids = [s.id for s in plan.steps]
+    with TaskGroup(SAGA_GROUP, tooltip="compensation when the run fails"):
+        undo: dict[str, Any] = {}
+        for step in compensable:
+            tool = catalog[step.tool]
+            identity = StepIdentity(plan.id, digest, step.id, tool.name, tool.version, catalog.fingerprint)
+            undo[step.id] = CompensateStepOperator(
+                task_id=f"undo_{step.id}",
+                catalog=catalog,
+                tool=tool,
+                step_id=step.id,
+                step_args=step.args,
+                identity=identity,
+                step_task_ids=step_ids,
+                trigger_rule=TriggerRule.ALL_DONE,
+                doc_md=f"Undo step `{step.id}` with tool `{tool.compensation.tool}` if the run fails.",  # type: ignore[union-attr]
+            )
+            list(tasks.values()) >> undo[step.id]
+        for later in compensable:
+            for earlier in compensable:
+                if earlier.id in ancestors[later.id]:
+                    undo[later.id] >> undo[earlier.id]  # undo the later effect first
+        outcome = SagaOutcomeOperator(
+            task_id="outcome",
+            step_task_ids=step_ids,
+            undo_task_ids={sid: f"{SAGA_GROUP}.undo_{sid}" for sid in undo},
+            plan_id=plan.id,
+            trigger_rule=TriggerRule.ALL_DONE,
+        )
+        list(undo.values()) >> outcome
+        list(tasks.values()) >> outcome
+
+
+def _ancestors_of(step_id: str, deps: dict[str, list[str]], memo: dict[str, set[str]]) -> set[str]:
+    if step_id not in memo:
+        found: set[str] = set()
+        for parent in deps[step_id]:
+            found |= {parent} | _ancestors_of(parent, deps, memo)
+        memo[step_id] = found
+    return memo[step_id]
 
 
 def _invalid_dag(path: Path, issues: list[PlanIssue], options: _Options) -> DAG:

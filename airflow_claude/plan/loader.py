@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow_claude.catalog.catalog import Catalog
 from airflow_claude.errors import Code, PlanIssue
 from airflow_claude.plan.limits import DEFAULT_LIMITS, PlanLimits
 from airflow_claude.plan.validator import ValidationResult, validate_plan
+
+if TYPE_CHECKING:
+    from airflow_claude.catalog.catalog import Catalog
 
 
 class _DuplicateKeyError(ValueError):
@@ -40,6 +43,27 @@ def _finite_float(text: str) -> float:
     return value
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _has_lone_surrogate(data: Any) -> bool:
+    """True when any key or string holds an unpaired surrogate (valid JSON escapes, but not Unicode)."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def parse_json_text(text: str | bytes, *, file: str | None = None) -> tuple[Any, list[PlanIssue]]:
     """Parse JSON strictly. Duplicate keys are an error: the last one silently winning hides edits."""
     try:
@@ -48,6 +72,15 @@ def parse_json_text(text: str | bytes, *, file: str | None = None) -> tuple[Any,
         data = json.loads(
             text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants, parse_float=_finite_float
         )
+        if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(data):
+            return None, [
+                PlanIssue(
+                    Code.MALFORMED_JSON,
+                    "malformed JSON: a string holds a lone UTF-16 surrogate escape (\\ud800-\\udfff), "
+                    "which is not Unicode text",
+                    file=file,
+                )
+            ]
         return data, []
     except RecursionError:
         return None, [PlanIssue(Code.MALFORMED_JSON, "malformed JSON: nested too deeply to read", file=file)]

@@ -50,10 +50,10 @@ def parse_ref(value: dict[str, Any]) -> Ref:
     parts = text.split(".")
     if len(parts) < 3 or parts[0] != "steps" or parts[2] != "output":
         raise RefSyntaxError(f"'{text}' is not of the form 'steps.<step_id>.output[.<key>...]'")
-    if not _ID.match(parts[1]):
+    if not _ID.fullmatch(parts[1]):  # fullmatch: '$' alone also matches before a final newline
         raise RefSyntaxError(f"'{parts[1]}' in '{text}' is not a valid step id")
     for segment in parts[3:]:
-        if not _SEGMENT.match(segment):
+        if not _SEGMENT.fullmatch(segment):
             raise RefSyntaxError(f"path segment '{segment}' in '{text}' is empty or has forbidden characters")
     return Ref(step_id=parts[1], path=tuple(parts[3:]))
 

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema
 from pydantic import ValidationError
 
-from airflow_claude.catalog.catalog import Catalog
 from airflow_claude.catalog.tool import OperatorTool, Tool
 from airflow_claude.errors import Code, PlanIssue, PlanValidationError, choices_hint, did_you_mean
 from airflow_claude.fingerprint import canonical_json
 from airflow_claude.plan.limits import DEFAULT_LIMITS, PlanLimits
 from airflow_claude.plan.model import ID_PATTERN, SCHEMA_VERSION, Plan, Provenance, Step
 from airflow_claude.plan.refs import RefSyntaxError, contains_ref, iter_refs, parse_ref, schema_at
+
+if TYPE_CHECKING:
+    from airflow_claude.catalog.catalog import Catalog
 
 _PRESETS = {"@once", "@continuous", "@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly"}
 _FIELDS = {
@@ -337,7 +339,16 @@ class _Checker:
                     step_id=sid,
                     path=f"$.steps[{index}].args",
                 )
-            size = len(canonical_json(args).encode()) if shallow else 0
+            try:
+                size = len(canonical_json(args).encode()) if shallow else 0
+            except UnicodeEncodeError:  # a lone surrogate (\ud800): not Unicode text, cannot be hashed or stored
+                shallow, size = False, 0
+                self.add(
+                    Code.INVALID_VALUE,
+                    "arguments hold a lone UTF-16 surrogate (U+D800..U+DFFF), which is not Unicode text",
+                    step_id=sid,
+                    path=f"$.steps[{index}].args",
+                )
             if size > self.limits.max_arg_bytes:
                 self.add(
                     Code.ARGUMENT_TOO_LARGE,

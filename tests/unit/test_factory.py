@@ -42,7 +42,8 @@ def test_one_task_per_step_with_true_dependencies(tmp_path: Path) -> None:
     dags = load_plan_dags(tmp_path, orders_catalog)
     dag = dags["nightly_orders_report"]
     plan = example_plan()
-    assert sorted(dag.task_ids) == sorted(step["id"] for step in plan["steps"])
+    steps = [t for t in dag.task_ids if not t.startswith("saga.")]
+    assert sorted(steps) == sorted(step["id"] for step in plan["steps"])
     for step in plan["steps"]:
         assert dag.get_task(step["id"]).upstream_task_ids == set(step.get("depends_on", []))
     assert type(dag.get_task("extract_orders")) is PlanStepOperator
@@ -185,3 +186,26 @@ def test_operator_reference_arguments_resolve_from_xcom(tmp_path: Path) -> None:
 
     task.render_template_fields(context={"ti": TI()})  # type: ignore[arg-type]
     assert task.sql == "SELECT 1 -- {{ 7 * 7 }}"
+
+
+def test_compensable_steps_get_undo_tasks_in_reverse_order_and_an_outcome(tmp_path: Path) -> None:
+    write_plan(tmp_path, example_plan())
+    dag = load_plan_dags(tmp_path, orders_catalog)["nightly_orders_report"]
+    undo_report, undo_notify = dag.get_task("saga.undo_write_revenue_report"), dag.get_task("saga.undo_notify_team")
+    assert undo_report.trigger_rule == "all_done" and undo_notify.trigger_rule == "all_done"
+    assert "saga.undo_notify_team" in undo_report.upstream_task_ids  # notify ran after the report: undone first
+    assert {"write_revenue_report", "notify_team", "extract_orders"} <= undo_notify.upstream_task_ids
+    outcome = dag.get_task("saga.outcome")
+    assert {"saga.undo_write_revenue_report", "saga.undo_notify_team"} <= outcome.upstream_task_ids
+    assert not any(t.task_id.startswith("saga.undo_") and "extract" in t.task_id for t in dag.tasks)  # read-only
+    without = load_plan_dags(tmp_path, orders_catalog, compensate=False)["nightly_orders_report"]
+    assert not [t for t in without.task_ids if t.startswith("saga.")]
+
+
+def test_compensation_arguments_come_from_the_step_arguments_and_output() -> None:
+    from airflow_claude.runtime.compensate import compensation_args
+
+    comp = orders_catalog["notify"].compensation
+    assert comp is not None
+    derived = compensation_args(comp, "notify_team", {"channel": "#data", "message": "m"}, {"id": "ik_1"})
+    assert derived == {"channel": "#data", "notification_id": "ik_1"}

@@ -1,0 +1,152 @@
+"""Compensation (a saga): when a run fails, undo the effects of the mutating steps that finished.
+
+Each compensable step gets a task ``saga.undo_<step>``; they run after every step, in reverse
+dependency order, and only when some step failed and their own step succeeded. Each undo is a
+tool call like any other (its own idempotency key, ledger, provenance and records). The task
+``saga.outcome`` then fails the run, saying what was undone and what could not be.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from airflow_claude.catalog.catalog import Catalog
+from airflow_claude.catalog.tool import Compensation, Tool
+from airflow_claude.errors import StepError
+from airflow_claude.observability.records import emit
+from airflow_claude.plan.refs import Ref, lookup
+from airflow_claude.runtime.execute import run_step
+from airflow_claude.runtime.provenance import StepIdentity
+from airflow_claude.runtime.resolve import resolve_args
+
+FAILED_STATES = {"failed", "upstream_failed"}
+SAGA_GROUP = "saga"
+
+
+def compensation_args(comp: Compensation, step_id: str, args: dict[str, Any], output: Any) -> dict[str, Any]:
+    """The compensating tool's arguments, taken from the step's resolved arguments and its output."""
+    derived: dict[str, Any] = {}
+    for param, source in sorted(comp.args.items()):
+        kind, _, path = source.partition(".")
+        try:
+            if kind == "args":
+                derived[param] = args[path]
+            else:
+                derived[param] = lookup(output, Ref(step_id, tuple(path.split(".")) if path else ()))
+        except (KeyError, IndexError) as exc:
+            raise StepError(f"cannot derive compensation argument {param!r} from {source!r}: {exc}") from exc
+    return derived
+
+
+def task_states(ti: Any, task_ids: Sequence[str]) -> dict[str, str | None]:
+    """States of this run's task instances (mapped ones flattened: any failed index counts)."""
+    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+    raw = RuntimeTaskInstance.get_task_states(dag_id=ti.dag_id, task_ids=list(task_ids), run_ids=[ti.run_id])
+    states = raw.get(ti.run_id, raw) if isinstance(raw, dict) else {}
+    return {str(k): v for k, v in states.items()}
+
+
+class CompensateStepOperator(BaseOperator):
+    """Undo one finished mutating step of a failed run; skip when there is nothing to undo."""
+
+    template_fields: Sequence[str] = ()
+    ui_color = "#fde2c4"
+
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        tool: Tool,
+        step_id: str,
+        step_args: dict[str, Any],
+        identity: StepIdentity,
+        step_task_ids: Sequence[str],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.catalog = catalog
+        self.tool = tool
+        self.step_id = step_id
+        self.step_args = step_args
+        self.identity = identity
+        self.step_task_ids = list(step_task_ids)
+
+    def execute(self, context: Any) -> Any:
+        ti = context["ti"]
+        states = task_states(ti, self.step_task_ids)
+        failed = sorted(t for t, s in states.items() if s in FAILED_STATES)
+        if not failed:
+            raise AirflowSkipException("no step failed: nothing to undo")
+        if states.get(self.step_id) != "success":
+            raise AirflowSkipException(f"step '{self.step_id}' did not finish: it has no effect to undo")
+        assert self.tool.compensation is not None
+        output = ti.xcom_pull(task_ids=self.step_id, key="return_value")
+        args = resolve_args(self.step_args, ti)
+        undo_tool = self.catalog[self.tool.compensation.tool]
+        derived = compensation_args(self.tool.compensation, self.step_id, args, output)
+        identity = StepIdentity(
+            self.identity.plan_id,
+            self.identity.plan_hash,
+            f"undo_{self.step_id}",
+            undo_tool.name,
+            undo_tool.version,
+            self.identity.catalog_fingerprint,
+        )
+        result = run_step(undo_tool, derived, identity, context, fetch_output=_no_refs, log=self.log)
+        emit(
+            self.log,
+            "step.compensated",
+            dag_id=ti.dag_id,
+            run_id=ti.run_id,
+            plan_id=self.identity.plan_id,
+            step_id=self.step_id,
+            tool=undo_tool.name,
+            because_failed=failed,
+        )
+        return {"undone": self.step_id, "with": undo_tool.name, "result": result}
+
+
+class SagaOutcomeOperator(BaseOperator):
+    """Ends a plan with compensations: fails the run when a step failed, listing what was undone."""
+
+    template_fields: Sequence[str] = ()
+    ui_color = "#d8f0d8"
+
+    def __init__(
+        self, *, step_task_ids: Sequence[str], undo_task_ids: dict[str, str], plan_id: str, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.step_task_ids = list(step_task_ids)
+        self.undo_task_ids = dict(undo_task_ids)
+        self.plan_id = plan_id
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        ti = context["ti"]
+        states = task_states(ti, [*self.step_task_ids, *self.undo_task_ids.values()])
+        failed = sorted(t for t in self.step_task_ids if states.get(t) in FAILED_STATES)
+        completed = {t for t in self.step_task_ids if states.get(t) == "success"}
+        undone = sorted(s for s, u in self.undo_task_ids.items() if states.get(u) == "success")
+        not_undone = sorted(s for s, u in self.undo_task_ids.items() if s in completed and states.get(u) != "success")
+        outcome: dict[str, Any] = {
+            "plan_id": self.plan_id,
+            "failed_steps": failed,
+            "undone": undone,
+            "not_undone": not_undone,
+            "status": "failed" if failed else "succeeded",
+        }
+        ti.xcom_push(key="outcome", value=outcome)
+        emit(self.log, "plan.outcome", dag_id=ti.dag_id, run_id=ti.run_id, **outcome)
+        if failed:
+            raise AirflowFailException(
+                f"steps {failed} failed; undone: {undone or 'nothing'}; could not undo: {not_undone or 'nothing'}"
+            )
+        return outcome
+
+
+def _no_refs(step_id: str) -> Any:
+    raise StepError(f"a compensation cannot refer to step '{step_id}'")
