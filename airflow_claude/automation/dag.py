@@ -19,6 +19,8 @@ from airflow_claude.automation.tasks import (
     ReviewOperator,
     RunPlanStepOperator,
     StepRetryPolicy,
+    UndoPlanStepOperator,
+    UndoStepsOperator,
 )
 from airflow_claude.catalog.catalog import Catalog
 from airflow_claude.factory.build import DEFAULT_START_DATE, TAG
@@ -177,5 +179,27 @@ def claude_automation(
             previous_review = review
             reviews.append(review)
         report = ReportOperator(task_id="report", automation=automation, trigger_rule=TriggerRule.ALL_DONE)
+        with TaskGroup(group_id="saga", tooltip="undo finished mutating steps when the run fails, newest first"):
+            previous: Any = reviews
+            for r in range(automation.rounds, 0, -1):
+                for k in range(settings.max_levels, 0, -1):
+                    undo_feed = UndoStepsOperator(
+                        task_id=f"r{r}_undo_level_{k}_steps",
+                        automation=automation,
+                        round_number=r,
+                        level=k,
+                        trigger_rule=TriggerRule.ALL_DONE,
+                    )
+                    undo = UndoPlanStepOperator.partial(
+                        task_id=f"r{r}_undo_level_{k}",
+                        automation=automation,
+                        round_number=r,
+                        retries=2,
+                        retry_delay=settings.step_retry_delay,
+                        map_index_template="{{ step_id }}",
+                    ).expand(step=undo_feed.output)
+                    previous >> undo_feed
+                    previous = undo
+        previous >> report
         reviews >> report
     return dag

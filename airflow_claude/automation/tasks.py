@@ -46,13 +46,16 @@ from airflow_claude.planner.calls import CallPolicy, count_input_tokens, create_
 from airflow_claude.planner.errors import BudgetExhausted, PlanningError
 from airflow_claude.planner.planner import ClaudePlanner
 from airflow_claude.planner.pricing import PriceTable
+from airflow_claude.runtime.compensate import compensation_args
 from airflow_claude.runtime.execute import run_step
 from airflow_claude.runtime.provenance import StepIdentity
+from airflow_claude.runtime.resolve import resolve_with
 
 STEP_RECORD_KEY = "step_record"
 OUTCOME_KEY = "outcome"
 REPORT_KEY = "report"
 DECISION_KEY = "decision"
+UNDO_RECORD_KEY = "undo_record"
 
 
 @dataclass(frozen=True)
@@ -371,15 +374,7 @@ class RunPlanStepOperator(_AutomationTask):
             tool.version,
             self.automation.catalog.fingerprint,
         )
-        locations = commit["locations"]
-
-        def fetch(step_id: str) -> Any:
-            task_id, index = locations[step_id]
-            record = ti.xcom_pull(task_ids=task_id, map_indexes=index, key=STEP_RECORD_KEY)
-            if not isinstance(record, dict) or record.get("status") != "success":
-                raise StepError(f"step '{step_id}' has no output; it must succeed before its output is used")
-            return ti.xcom_pull(task_ids=task_id, map_indexes=index, key="return_value")
-
+        fetch = location_fetcher(ti, commit["locations"])
         started = time.monotonic()
         record: dict[str, Any] = {"step_id": self.step["id"], "tool": tool.name, "attempts": ti.try_number}
         try:
@@ -490,7 +485,103 @@ class ReviewOperator(_AutomationTask):
         }
 
 
-_FAILING = {"escalate", "replan", "budget_exhausted", "invalid_edit", "not_executed", "planning_failed"}
+def location_fetcher(ti: Any, locations: dict[str, list[Any]]) -> Any:
+    """Outputs of run-time steps: the mapped instance that ran each step, if it succeeded."""
+
+    def fetch(step_id: str) -> Any:
+        task_id, index = locations[step_id]
+        record = ti.xcom_pull(task_ids=task_id, map_indexes=index, key=STEP_RECORD_KEY)
+        if not isinstance(record, dict) or record.get("status") != "success":
+            raise StepError(f"step '{step_id}' has no output; it must succeed before its output is used")
+        return ti.xcom_pull(task_ids=task_id, map_indexes=index, key="return_value")
+
+    return fetch
+
+
+def final_verdict(task: _AutomationTask, context: Any) -> str | None:
+    """The verdict of the last round that was reviewed (None when no round got that far)."""
+    for r in range(task.automation.rounds, 0, -1):
+        review = task.pull(context, "review", round_number=r)
+        if isinstance(review, dict):
+            return str(review.get("verdict"))
+    return None
+
+
+def run_is_failing(task: _AutomationTask, context: Any) -> bool:
+    verdict = final_verdict(task, context)
+    if verdict in ("done", "rejected"):
+        return False
+    return not (verdict == "escalate" and task.automation.settings.on_escalate == "notify")
+
+
+class UndoStepsOperator(_AutomationTask):
+    """Hands one level's finished compensable steps to its undo task, when the run is failing."""
+
+    ui_color = "#eeeeee"
+
+    def __init__(self, *, level: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.level = level
+
+    def execute(self, context: Any) -> list[dict[str, Any]]:
+        commit = self.pull(context, "commit")
+        if not isinstance(commit, dict) or self.level > len(commit["levels"]) or not run_is_failing(self, context):
+            return []
+        ti, catalog = context["ti"], self.automation.catalog
+        finished = []
+        for step in commit["levels"][self.level - 1]:
+            tool = catalog.get(step["tool"])
+            if tool is None or tool.compensation is None:
+                continue
+            task_id, index = commit["locations"][step["id"]]
+            record = ti.xcom_pull(task_ids=task_id, map_indexes=index, key=STEP_RECORD_KEY)
+            if isinstance(record, dict) and record.get("status") == "success":
+                finished.append(step)
+        return finished
+
+
+class UndoPlanStepOperator(_AutomationTask):
+    """Undo one finished mutating step of a failing run with its compensating tool (one mapped instance)."""
+
+    ui_color = "#fde2c4"
+
+    def __init__(self, *, step: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.step = step
+
+    def execute(self, context: Any) -> Any:
+        context["step_id"] = f"undo {self.step['id']}"
+        ti, catalog = context["ti"], self.automation.catalog
+        commit = self.pull(context, "commit")
+        tool = catalog[self.step["tool"]]
+        assert tool.compensation is not None
+        undo_tool = catalog[tool.compensation.tool]
+        fetch = location_fetcher(ti, commit["locations"])
+        args = resolve_with(self.step.get("args", {}), fetch)
+        derived = compensation_args(tool.compensation, self.step["id"], args, fetch(self.step["id"]))
+        identity = StepIdentity(
+            commit["plan"]["id"],
+            commit["plan_hash"],
+            f"undo_{self.step['id']}",
+            undo_tool.name,
+            undo_tool.version,
+            catalog.fingerprint,
+        )
+        result = run_step(undo_tool, derived, identity, context, fetch_output=fetch, log=self.log)
+        emit(
+            self.log,
+            "step.compensated",
+            dag_id=ti.dag_id,
+            run_id=ti.run_id,
+            plan_id=commit["plan"]["id"],
+            step_id=self.step["id"],
+            tool=undo_tool.name,
+        )
+        ti.xcom_push(
+            key=UNDO_RECORD_KEY,
+            value={"step_id": self.step["id"], "round": self.round_number, "with": undo_tool.name, "status": "undone"},
+        )
+        return result
 
 
 class ReportOperator(_AutomationTask):
@@ -542,6 +633,7 @@ class ReportOperator(_AutomationTask):
                     "steps": review.get("steps", []),
                 }
             )
+        compensation = self._compensation(context, rounds)
         final = rounds[-1] if rounds else {"verdict": "planning_failed", "reason": "no plan was made"}
         status = self._status(final, len(rounds))
         total_cost = sum((Decimal(c["cost_usd"]) for c in calls), Decimal(0))
@@ -561,6 +653,7 @@ class ReportOperator(_AutomationTask):
             },
             "cost_usd": str(total_cost),
             "budget_usd": str(automation.budget(context, automation.model or "").limit),
+            "compensation": compensation,
         }
         self._log_report(report)
         self._remember(report)
@@ -568,6 +661,19 @@ class ReportOperator(_AutomationTask):
         if status == "failed":
             raise AirflowFailException(f"automation ended with verdict '{report['verdict']}': {report['reason']}")
         return report
+
+    def _compensation(self, context: Any, rounds: list[dict[str, Any]]) -> dict[str, list[str]]:
+        """What the saga undid, and the finished compensable steps it could not undo."""
+        ti = context["ti"]
+        undone: list[str] = []
+        not_undone: list[str] = []
+        for r in range(self.automation.rounds, 0, -1):
+            for k in range(self.automation.settings.max_levels, 0, -1):
+                steps = ti.xcom_pull(task_ids=f"saga.r{r}_undo_level_{k}_steps") or []
+                for index, step in enumerate(steps):
+                    record = ti.xcom_pull(task_ids=f"saga.r{r}_undo_level_{k}", map_indexes=index, key=UNDO_RECORD_KEY)
+                    (undone if isinstance(record, dict) else not_undone).append(f"round {r}: {step['id']}")
+        return {"undone": undone, "not_undone": not_undone}
 
     def _status(self, final: dict[str, Any], rounds_used: int) -> str:
         verdict = final.get("verdict")
@@ -610,6 +716,9 @@ class ReportOperator(_AutomationTask):
                 f"cache_read={c['cache_read_input_tokens']} ${c['cost_usd']}"
             )
         lines.append(f"  total: ${report['cost_usd']} of ${report['budget_usd']}; tokens {report['tokens']}")
+        comp = report["compensation"]
+        if comp["undone"] or comp["not_undone"]:
+            lines.append(f"  compensation: undone {comp['undone']}; could not undo {comp['not_undone'] or 'nothing'}")
         self.log.info("\n".join(lines))
 
     def _remember(self, report: dict[str, Any]) -> None:

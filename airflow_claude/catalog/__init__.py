@@ -2,6 +2,7 @@
 
 from airflow_claude.catalog.catalog import Catalog
 from airflow_claude.catalog.tool import (
+    CircuitPolicy,
     Compensation,
     OperatorTool,
     PythonTool,
@@ -13,6 +14,7 @@ from airflow_claude.catalog.tool import (
 
 __all__ = [
     "Catalog",
+    "CircuitPolicy",
     "Compensation",
     "OperatorTool",
     "PythonTool",

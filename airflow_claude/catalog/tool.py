@@ -14,6 +14,7 @@ import inspect
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cached_property
 from typing import Any, Literal, get_type_hints
 
@@ -46,6 +47,15 @@ class ToolContext:
 
 
 @dataclass(frozen=True)
+class CircuitPolicy:
+    """Cut a tool off after ``failures`` failures within ``window``, for ``cool_down`` (across runs)."""
+
+    failures: int = 5
+    window: timedelta = timedelta(minutes=10)
+    cool_down: timedelta = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
 class Compensation:
     """How to undo a mutating tool's effect: another catalog tool, with arguments taken from the step.
 
@@ -74,6 +84,7 @@ class Tool:
     default_retries: int = 0
     max_timeout_seconds: float | None = None
     compensation: Compensation | None = None
+    circuit: CircuitPolicy | None = field(default_factory=CircuitPolicy)  # None: never cut off
 
     def __post_init__(self) -> None:
         import re
@@ -203,6 +214,7 @@ def python_tool(
     default_retries: int = 0,
     max_timeout_seconds: float | None = None,
     compensation: Compensation | None = None,
+    circuit: CircuitPolicy | None = CircuitPolicy(),
 ) -> Any:
     """Make a :class:`PythonTool` from a typed function; usable as ``@python_tool`` or ``@python_tool(...)``.
 
@@ -254,6 +266,7 @@ def python_tool(
             default_retries=default_retries,
             max_timeout_seconds=max_timeout_seconds,
             compensation=compensation,
+            circuit=circuit,
             func=fn,
             context_param=context_param,
             args_model=args_model,
@@ -277,6 +290,7 @@ def operator_tool(
     default_retries: int = 0,
     max_timeout_seconds: float | None = None,
     compensation: Compensation | None = None,
+    circuit: CircuitPolicy | None = CircuitPolicy(),
 ) -> OperatorTool:
     """Wrap an operator class as a tool.
 
@@ -309,6 +323,7 @@ def operator_tool(
         default_retries=default_retries,
         max_timeout_seconds=max_timeout_seconds,
         compensation=compensation,
+        circuit=circuit,
         operator_class=operator_class,
         fixed=fixed,
     )

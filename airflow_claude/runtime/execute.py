@@ -19,6 +19,7 @@ from airflow_claude.errors import StepError
 from airflow_claude.fingerprint import sha256_of
 from airflow_claude.observability.records import emit
 from airflow_claude.observability.redaction import redact_value
+from airflow_claude.runtime.circuit import CircuitBreaker, CircuitOpen
 from airflow_claude.runtime.ledger import StepLedger
 from airflow_claude.runtime.provenance import (
     PROVENANCE_XCOM_KEY,
@@ -70,11 +71,20 @@ def run_step(
         idempotency_key=key,
         earlier_starts=ledger.started_before(key),
     )
+    breaker = CircuitBreaker(tool.name, tool.circuit, log) if tool.circuit else None
+    if breaker is not None:
+        try:
+            breaker.check()
+        except CircuitOpen as exc:
+            emit(log, "step.failed", **base, error=str(exc), retryable=False, try_number=try_number)
+            raise AirflowFailException(str(exc)) from exc
     ledger.mark_started(key, try_number)
     started = time.monotonic()
     try:
         output = jsonable(_call(tool, args, identity, key, context, log))
     except Exception as exc:
+        if breaker is not None and breaker.record_failure():
+            emit(log, "circuit.opened", **base, tool=tool.name, cool_down_s=tool.circuit.cool_down.total_seconds())  # type: ignore[union-attr]
         emit(
             log,
             "step.failed",
@@ -92,6 +102,8 @@ def run_step(
         raise AirflowFailException(str(exc)) from exc
     output = redact_value(output)
     ledger.record_result(key, output, try_number)
+    if breaker is not None:
+        breaker.record_success()
     stamp = provenance_record(
         identity, dag_id=dag_id, run_id=run_id, try_number=try_number, key=key, args_fingerprint=sha256_of(args)
     )

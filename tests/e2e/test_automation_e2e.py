@@ -62,7 +62,12 @@ def answer(body: dict[str, Any]) -> dict[str, Any]:
     if forced_tool_name(body) == "submit_plan":
         goal = goal_of(body)
         replanning = "did not meet the goal" in json.dumps(body["messages"][0])
-        if "[too-big]" in goal:
+        if "[saga]" in goal:
+            steps = [
+                {"id": "tell", "tool": "notify", "args": {"channel": "#data", "message": "starting the load"}},
+                {"id": "load_broken", "tool": "load_source", "depends_on": ["tell"], "args": {"source": "broken"}},
+            ]
+        elif "[too-big]" in goal:
             steps = [{"id": f"s{i}", "tool": "load_source", "args": {"source": "good"}} for i in range(5)]
         elif "[replan-limit]" in goal or ("[replan]" in goal and not replanning):
             steps = broken_steps()
@@ -120,6 +125,7 @@ def runs(airflow: AirflowInstance) -> dict[str, str]:
         "replan_limit": {"goal": "[replan-limit] Load a source.", "require_approval": False},
         "budget": {"goal": "[budget] Load the good source.", "require_approval": False, "budget_usd": 0.15},
         "too_big": {"goal": "[too-big] Load everything.", "require_approval": False, "max_steps": 2},
+        "saga": {"goal": "[saga] Tell the team, then load.", "require_approval": False},
     }
     ids = {name: airflow.trigger("auto_main", conf=conf) for name, conf in confs.items()}
     airflow.answer_hitl("auto_main", ids["approve"], "attempt_1.approve", ["Approve"], timeout=240)
@@ -289,3 +295,34 @@ def wait_for_scheduled_run(airflow: AirflowInstance, dag_id: str, timeout: float
             return str(found[0]["dag_run_id"])
         time.sleep(2)
     raise AssertionError(f"no scheduled run of {dag_id} within {timeout}s")
+
+
+def test_failed_run_undoes_finished_mutating_steps_newest_first(airflow: AirflowInstance, runs: dict[str, str]) -> None:
+    run_id = runs["saga"]
+    state, report = finish(airflow, run_id)
+    assert state == "failed" and report["verdict"] == "replan"  # re-plan limit reached: the run fails
+    assert report["compensation"] == {"undone": ["round 2: tell", "round 1: tell"], "not_undone": []}
+    undo = {(ti["task_id"], ti["map_index"]): ti for ti in airflow.task_instances("auto_main", run_id)}
+    round2 = undo[("saga.r2_undo_level_1", 0)]
+    round1 = undo[("saga.r1_undo_level_1", 0)]
+    assert round2["rendered_map_index"] == "undo tell" and round2["state"] == round1["state"] == "success"
+    assert round2["end_date"] <= round1["start_date"]  # the newer effect is undone first
+    outbox_path = Path(airflow.extra_env["AIRFLOW_CLAUDE_DEMO_DIR"]) / "outbox.jsonl"
+    entries = [json.loads(line) for line in outbox_path.read_text().splitlines()]
+    sent = {e["id"] for e in entries if e.get("run_id") == run_id and "retracts" not in e}
+    retracted = {e["retracts"] for e in entries if e.get("run_id") == run_id and "retracts" in e}
+    # the re-plan repeated the identical step: same idempotency key, so one message and one retraction
+    assert len(sent) == 1 and retracted == sent
+    assert len([e for e in entries if e.get("run_id") == run_id and "retracts" in e]) == 1
+
+
+def test_successful_runs_undo_nothing(airflow: AirflowInstance, runs: dict[str, str]) -> None:
+    run_id = runs["approve"]
+    assert airflow.wait_for_run("auto_main", run_id, timeout=420) == "success"
+    saga = [ti for ti in airflow.task_instances("auto_main", run_id) if ti["task_id"].startswith("saga.")]
+    assert saga and all(ti["state"] in ("success", "skipped") for ti in saga)
+    assert not [
+        ti
+        for ti in saga
+        if "_undo_level_" in ti["task_id"] and not ti["task_id"].endswith("_steps") and ti["state"] == "success"
+    ]

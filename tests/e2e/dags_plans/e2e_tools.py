@@ -17,15 +17,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from airflow_claude.catalog import Catalog, ToolContext, python_tool
-from airflow_claude.examples.orders import (
-    aggregate_revenue,
-    check_quality,
-    demo_dir,
-    notify,
-    query_orders,
-    run_sql,
-    write_report,
-)
+from airflow_claude.examples.orders import catalog as orders
+from airflow_claude.examples.orders import demo_dir
 
 
 def safe_name(text: str) -> str:
@@ -63,7 +56,4 @@ def echo_args(payload: dict[str, str], label: str, context: ToolContext) -> dict
     return received
 
 
-catalog = Catalog(
-    [query_orders, check_quality, aggregate_revenue, write_report, notify, run_sql, flaky_total, echo_args],
-    name="orders_e2e",
-)
+catalog = Catalog([*orders.values(), flaky_total, echo_args], name="orders_e2e")
