@@ -54,6 +54,7 @@ def claude_automation(
     prices: PriceTable | None = None,
     call_policy: CallPolicy | None = None,
     claude_pool: str | None = None,
+    steps_pool: str | None = None,
     start_date: datetime = DEFAULT_START_DATE,
     tags: Sequence[str] = (),
     description: str | None = None,
@@ -61,7 +62,8 @@ def claude_automation(
     """Build the automation DAG.
 
     ``goal`` fixes the goal (required for a ``schedule``); without it the trigger form asks for
-    one. ``claude_pool`` puts every model call (plan and review tasks) in an Airflow pool.
+    one. ``claude_pool`` puts every model call (plan and review tasks) in an Airflow pool, and
+    ``steps_pool`` every step of a run-time plan (a pool cannot vary per mapped instance).
     """
     settings = settings or AutomationSettings()
     if schedule and not goal:
@@ -118,7 +120,13 @@ def claude_automation(
         max_replans=settings.max_replans,
         budget=settings.budget_usd,
     )
-    model_task: dict[str, Any] = {"pool": claude_pool} if claude_pool else {}
+    model_task: dict[str, Any] = {
+        "retries": settings.claude_retries,
+        "retry_delay": settings.claude_retry_delay,
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=10),
+        **({"pool": claude_pool} if claude_pool else {}),
+    }
     step_timeout = max((t.max_timeout_seconds or 0 for t in catalog.values()), default=0) or None
     with DAG(
         dag_id=dag_id,
@@ -139,8 +147,6 @@ def claude_automation(
                     task_id="plan",
                     automation=automation,
                     round_number=r,
-                    retries=2,
-                    retry_delay=timedelta(seconds=30),
                     **model_task,
                 )
                 approve = PlanApprovalOperator(task_id="approve", automation=automation, round_number=r)
@@ -161,6 +167,7 @@ def claude_automation(
                         execution_timeout=timedelta(seconds=step_timeout) if step_timeout else None,
                         map_index_template="{{ step_id }}",
                         max_active_tis_per_dagrun=settings.max_parallel,
+                        **({"pool": steps_pool} if steps_pool else {}),
                     ).expand(step=feed.output)
                     upstream >> feed
                     commit >> feed

@@ -14,6 +14,10 @@ from airflow_claude.plan.limits import PlanLimits
 class AutomationSettings:
     """Limits, approval, budget, re-planning and memory for one automation.
 
+    ``claude_retries`` and ``claude_retry_delay`` (doubling, capped at ten minutes) let a storm of
+    429/529 answers queue the plan and review tasks instead of failing the run; terminal errors
+    (refusal, spend limit, invalid plans after repairs, budget) fail at once.
+
     The task graph is fixed when Airflow parses the DAG file, so ``max_levels`` (the longest
     chain of dependent steps) and ``max_parallel`` (steps side by side in one level) shape the
     DAG itself; a plan outside them is refused by the validator, and Claude is told so.
@@ -33,6 +37,8 @@ class AutomationSettings:
     memory_runs: int = 5
     memory_max_chars: int = 4000
     review_output_chars: int = 1500
+    claude_retries: int = 6
+    claude_retry_delay: timedelta = timedelta(seconds=20)
     plan_max_tokens: int = 8192
     review_max_tokens: int = 2048
 

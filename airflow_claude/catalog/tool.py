@@ -85,6 +85,7 @@ class Tool:
     max_timeout_seconds: float | None = None
     compensation: Compensation | None = None
     circuit: CircuitPolicy | None = field(default_factory=CircuitPolicy)  # None: never cut off
+    pool: str | None = None  # an Airflow pool bounding this tool's concurrent calls (create it first)
 
     def __post_init__(self) -> None:
         import re
@@ -215,6 +216,7 @@ def python_tool(
     max_timeout_seconds: float | None = None,
     compensation: Compensation | None = None,
     circuit: CircuitPolicy | None = CircuitPolicy(),
+    pool: str | None = None,
 ) -> Any:
     """Make a :class:`PythonTool` from a typed function; usable as ``@python_tool`` or ``@python_tool(...)``.
 
@@ -267,6 +269,7 @@ def python_tool(
             max_timeout_seconds=max_timeout_seconds,
             compensation=compensation,
             circuit=circuit,
+            pool=pool,
             func=fn,
             context_param=context_param,
             args_model=args_model,
@@ -291,6 +294,7 @@ def operator_tool(
     max_timeout_seconds: float | None = None,
     compensation: Compensation | None = None,
     circuit: CircuitPolicy | None = CircuitPolicy(),
+    pool: str | None = None,
 ) -> OperatorTool:
     """Wrap an operator class as a tool.
 
@@ -324,6 +328,7 @@ def operator_tool(
         max_timeout_seconds=max_timeout_seconds,
         compensation=compensation,
         circuit=circuit,
+        pool=pool,
         operator_class=operator_class,
         fixed=fixed,
     )

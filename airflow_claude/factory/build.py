@@ -128,6 +128,8 @@ def compile_plan(plan: Plan, options: _Options, *, source: str) -> DAG:
             }
             if timeout:
                 common["execution_timeout"] = timedelta(seconds=timeout)
+            if tool.pool:
+                common["pool"] = tool.pool
             if isinstance(tool, PythonTool):
                 tasks[step.id] = PlanStepOperator(tool=tool, step_args=step.args, identity=identity, **common)
             elif isinstance(tool, OperatorTool):

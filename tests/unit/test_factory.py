@@ -209,3 +209,13 @@ def test_compensation_arguments_come_from_the_step_arguments_and_output() -> Non
     assert comp is not None
     derived = compensation_args(comp, "notify_team", {"channel": "#data", "message": "m"}, {"id": "ik_1"})
     assert derived == {"channel": "#data", "notification_id": "ik_1"}
+
+
+def test_a_tool_pool_bounds_its_steps(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    pooled = Catalog([replace(t, pool="warehouse") if n == "run_sql" else t for n, t in orders_catalog.items()])
+    write_plan(tmp_path, example_plan())
+    dag = load_plan_dags(tmp_path, pooled)["nightly_orders_report"]
+    assert dag.get_task("refresh_daily_summary").pool == "warehouse"
+    assert dag.get_task("extract_orders").pool == "default_pool"
