@@ -197,8 +197,8 @@ def _ancestors_of(step_id: str, deps: dict[str, list[str]], memo: dict[str, set[
 
 def _invalid_dag(path: Path, issues: list[PlanIssue], options: _Options) -> DAG:
     """A placeholder DAG that shows the plan's errors in the UI and refuses to run."""
-    plan_id = next((i.plan_id for i in issues if i.plan_id and re.match(ID_PATTERN, i.plan_id)), None)
-    stem_ok = re.match(ID_PATTERN, path.stem) is not None
+    plan_id = next((i.plan_id for i in issues if i.plan_id and re.fullmatch(ID_PATTERN, i.plan_id)), None)
+    stem_ok = re.fullmatch(ID_PATTERN, path.stem) is not None
     if plan_id == path.stem or (plan_id is None and stem_ok):
         dag_id = options.prefix + path.stem
     else:

@@ -12,11 +12,25 @@ from typing import Any
 from airflow.sdk.log import mask_secret, redact
 
 
-def redact_value(value: Any) -> Any:
-    """Return ``value`` with every registered secret replaced by ``***`` (dicts, lists, strings)."""
-    return redact(value)
+def redact_value(value: Any, _name: str | None = None) -> Any:
+    """Return ``value`` with every registered secret replaced by ``***``, at any depth.
+
+    Airflow's own ``redact`` stops at a fixed depth; plans and model answers nest deeper, so the
+    walk is ours and Airflow's masker handles each leaf (and values under sensitive key names).
+    """
+    if isinstance(value, dict):
+        return {k: redact_value(v, k if isinstance(k, str) else None) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_value(v, _name) for v in value]
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return redact(value, _name) if isinstance(value, str) or _name else value
+    return value
 
 
-def register_secret(secret: str, name: str | None = None) -> None:
-    """Tell the masker about a secret that did not come from an Airflow connection or variable."""
-    mask_secret(secret, name)
+def register_secret(secret: str) -> None:
+    """Tell the masker about a secret that did not come from an Airflow connection or variable.
+
+    No name is passed on purpose: with a name, Airflow masks the value only when the name looks
+    sensitive, which silently drops secrets registered under plain names.
+    """
+    mask_secret(secret)

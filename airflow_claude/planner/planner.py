@@ -144,7 +144,8 @@ class ClaudePlanner:
         for attempt in range(1, self.max_repairs + 2):
             message = self._call(request, "plan" if attempt == 1 else "repair", plan_id, calls)
             tool_use = self._submitted_plan(message)
-            document = self._document(goal, plan_id, tool_use.input, calls, attempt - 1)
+            # model output is data, and masked like any other: a secret it repeats is never stored or echoed
+            document = self._document(goal, plan_id, redact_value(tool_use.input), calls, attempt - 1)
             result = validate_plan(document, self.catalog, limits=self.limits)
             if result.ok and result.plan is not None:
                 emit(
@@ -168,7 +169,7 @@ class ClaudePlanner:
                 problems=len(issues),
             )
             problems = "\n".join(f"- {issue}" for issue in issues)
-            answer = [block.model_dump(mode="json", exclude_none=True) for block in message.content]
+            answer = redact_value([block.model_dump(mode="json", exclude_none=True) for block in message.content])
             request = {**request, "messages": request["messages"] + repair_messages(answer, tool_use.id, problems)}
         raise PlanRepairExhausted(self.max_repairs + 1, issues)
 
