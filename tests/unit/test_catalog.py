@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 import pytest
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
-from conftest import CATALOG, OrderRow, Orders, Summary
 from pydantic import BaseModel
+from shop import CATALOG, OrderRow, Orders, Summary
 from typing_extensions import TypedDict
 
 from airflow_claude.catalog import Catalog, OperatorTool, PythonTool, ToolContext, operator_tool, python_tool

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import build_plan, build_step, diamond
+from shop import build_plan, build_step, diamond
 
 from airflow_claude.cli import main
 
@@ -22,7 +22,7 @@ WritePlan = Callable[..., Path]
 Capsys = pytest.CaptureFixture[str]
 
 CATALOG_MODULE = """
-from conftest import CATALOG as catalog  # the DAG author's module, re-exporting the test catalog
+from shop import CATALOG as catalog  # the DAG author's module, re-exporting the test catalog
 
 answer = 42
 """

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CATALOG, build_plan, build_step, diamond
+from shop import CATALOG, build_plan, build_step, diamond
 
 from airflow_claude.errors import Code
 from airflow_claude.plan import Plan, PlanLimits

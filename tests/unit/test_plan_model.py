@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import diamond
 from jsonschema import Draft202012Validator
 from pydantic import ValidationError
+from shop import diamond
 
 import airflow_claude.plan as plan_pkg
 from airflow_claude.plan import Plan, Step, plan_hash, plan_json_schema
