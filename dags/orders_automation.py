@@ -2,11 +2,13 @@
 
 ``orders_assistant``: trigger it with a goal (Trigger DAG -> the form), approve the plan under
 *Required actions*, watch each step run as its own task instance, read the ``report`` task.
-``orders_nightly_review``: the same tools, a fixed goal, every night, approval off.
+``orders_nightly_review``: the same tools, a fixed goal, every night, approval off; while runs
+succeed it reuses its cached plan (no planning call), after a failure it plans again.
 """
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from decimal import Decimal
 
@@ -35,6 +37,11 @@ orders_nightly_review = claude_automation(
     catalog=catalog,
     goal="Check last month's paid orders for data-quality problems, report revenue by region, tell #data-team.",
     schedule="0 3 * * *",
-    settings=AutomationSettings(max_steps=8, require_approval=False, budget_usd=Decimal("0.25")),
+    settings=AutomationSettings(
+        max_steps=8,
+        require_approval=False,
+        budget_usd=Decimal("0.25"),
+        plan_cache=os.path.join(os.environ.get("AIRFLOW_HOME", "."), "airflow_claude_plan_cache"),
+    ),
     tags=["example"],
 )

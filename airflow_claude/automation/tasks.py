@@ -42,6 +42,7 @@ from airflow_claude.fingerprint import canonical_json
 from airflow_claude.observability.records import emit
 from airflow_claude.plan.model import Plan
 from airflow_claude.plan.validator import validate_plan
+from airflow_claude.planner.cache import PlanCache
 from airflow_claude.planner.calls import CallPolicy, count_input_tokens, create_message
 from airflow_claude.planner.errors import BudgetExhausted, PlanningError
 from airflow_claude.planner.planner import ClaudePlanner
@@ -91,6 +92,11 @@ class Automation:
         limit = Decimal(str(context["params"].get("budget_usd") or self.settings.budget_usd))
         return RunBudget(min(limit, Decimal(self.settings.budget_usd)), context, self.model_tasks(), self.prices, model)
 
+    def stable_plan_id(self, goal: str) -> str:
+        """The same for every run with this goal, so the plan cache can answer."""
+        base = re.sub(r"[^A-Za-z0-9_-]", "_", self.dag_id)[:40]
+        return f"{base}_{hashlib.sha256(goal.encode()).hexdigest()[:8]}"
+
     def plan_id(self, run_id: str, round_number: int) -> str:
         base = re.sub(r"[^A-Za-z0-9_-]", "_", self.dag_id)[:40]
         return f"{base}_{hashlib.sha256(run_id.encode()).hexdigest()[:8]}_v{round_number}"
@@ -121,8 +127,16 @@ class PlanRoundOperator(_AutomationTask):
             raise AirflowFailException("no goal: type one in the trigger form (the 'goal' field)")
         parent: Plan | None = None
         memory = None
+        cache = None
+        plan_id = automation.plan_id(ti.run_id, self.round_number)
         if self.round_number == 1:
-            memory = memory_prompt(read_memory(automation.dag_id), automation.settings.memory_max_chars)
+            entries = read_memory(automation.dag_id)
+            if automation.settings.plan_cache and (not entries or entries[-1].get("verdict") == "done"):
+                # an unchanged goal after a good run reuses the cached plan: zero planning calls
+                cache = PlanCache(automation.settings.plan_cache)
+                plan_id = automation.stable_plan_id(goal)
+            else:
+                memory = memory_prompt(entries, automation.settings.memory_max_chars)
         else:
             review = self.pull(context, "review", round_number=self.round_number - 1)
             if not isinstance(review, dict) or review.get("verdict") != "replan":
@@ -143,11 +157,10 @@ class PlanRoundOperator(_AutomationTask):
             prices=automation.prices,
             logger=self.log,
             before_call=budget.guard,
+            cache=cache,
         )
         try:
-            result = planner.plan(
-                goal, plan_id=automation.plan_id(ti.run_id, self.round_number), memory=memory, parent=parent
-            )
+            result = planner.plan(goal, plan_id=plan_id, memory=memory, parent=parent)
         except PlanningError as exc:
             budget.record(exc.calls)
             budget.push(error=f"{type(exc).__name__}: {exc}")
@@ -159,7 +172,13 @@ class PlanRoundOperator(_AutomationTask):
         budget.record(result.calls)
         budget.push()
         plan = result.plan
-        return {"plan": plan.model_dump(mode="json"), "plan_hash": plan.hash, "goal": goal, "model": model}
+        return {
+            "plan": plan.model_dump(mode="json"),
+            "plan_hash": plan.hash,
+            "goal": goal,
+            "model": model,
+            "cached": result.cached,
+        }
 
 
 class PlanApprovalOperator(ApprovalOperator):

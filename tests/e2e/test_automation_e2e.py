@@ -283,6 +283,12 @@ def test_scheduled_run_with_approval_off(airflow: AirflowInstance, runs: dict[st
     approve = airflow.xcom("auto_nightly", run_id, "attempt_1.approve", key="decision")
     assert approve["auto"] is True and approve["chosen_options"] == ["Approve"]
     assert report["rounds"][0]["auto_approved"] is True
+    # the next run with the same goal after a good run reuses the cached plan: no planning call
+    again = airflow.trigger("auto_nightly")
+    state, second = finish(airflow, again, dag_id="auto_nightly")
+    assert state == "success" and [c["purpose"] for c in second["model_calls"]] == ["review"]
+    assert airflow.xcom("auto_nightly", again, "attempt_1.plan")["cached"] is True
+    assert second["rounds"][0]["plan_hash"] == report["rounds"][0]["plan_hash"]
 
 
 def wait_for_scheduled_run(airflow: AirflowInstance, dag_id: str, timeout: float = 120) -> str:

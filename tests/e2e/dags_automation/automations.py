@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from decimal import Decimal
 
@@ -33,6 +34,12 @@ auto_nightly = claude_automation(
     catalog=catalog,
     goal="Nightly: load the good source and summarize it.",
     schedule="@daily",
-    settings=AutomationSettings(max_steps=4, max_levels=3, require_approval=False, max_replans=0),
+    settings=AutomationSettings(
+        max_steps=4,
+        max_levels=3,
+        require_approval=False,
+        max_replans=0,
+        plan_cache=os.path.join(os.environ.get("AIRFLOW_CLAUDE_DEMO_DIR", "/tmp"), "plan_cache"),
+    ),
     call_policy=FAST,
 )
