@@ -307,17 +307,10 @@ class CommitPlanOperator(_AutomationTask):
         }
 
     def _edited(self, context: Any, original: dict[str, Any], text: str, decision: dict[str, Any]) -> tuple[Any, bool]:
-        from airflow_claude.plan.loader import parse_json_text
-
-        data, issues = parse_json_text(text, file="approval form")
-        if not issues and canonical_json(data) == canonical_json(original):
+        data, problems = edit_problems(self.automation, context, original, text)
+        if data is None:
             return original, False
-        limits = self.automation.settings.limits(context["params"].get("max_steps"))
-        if not issues:
-            issues = validate_plan(data, self.automation.catalog, limits=limits, file="approval form").issues
-        if issues:
-            problems = [str(i) for i in issues]
-            context["ti"].xcom_push(key=OUTCOME_KEY, value={"verdict": "invalid_edit", "reason": "; ".join(problems)})
+        if problems:
             raise AirflowFailException("the edited plan is invalid; nothing ran:\n" + "\n".join(problems))
         user = decision.get("responded_by_user") or {}
         name = user.get("name") if isinstance(user, dict) else str(user)
@@ -329,9 +322,26 @@ class CommitPlanOperator(_AutomationTask):
             parent_plan_hash=Plan.model_validate(original).hash,
         )
         data["provenance"] = provenance
-        return validate_plan(data, self.automation.catalog, limits=limits).raise_for_issues().model_dump(
-            mode="json"
-        ), True
+        limits = self.automation.settings.limits(context["params"].get("max_steps"))
+        plan = validate_plan(data, self.automation.catalog, limits=limits).raise_for_issues()
+        return plan.model_dump(mode="json"), True
+
+
+def edit_problems(automation: Automation, context: Any, original: dict[str, Any], text: str) -> tuple[Any, list[str]]:
+    """``(None, [])`` for an unchanged plan; else the edited document and its validation problems.
+
+    Both the commit task and the review call this, so the review can say why an edit was refused
+    without relying on anything the failed commit task wrote.
+    """
+    from airflow_claude.plan.loader import parse_json_text
+
+    data, issues = parse_json_text(text, file="approval form")
+    if not issues and canonical_json(data) == canonical_json(original):
+        return None, []
+    if not issues:
+        limits = automation.settings.limits(context["params"].get("max_steps"))
+        issues = validate_plan(data, automation.catalog, limits=limits, file="approval form").issues
+    return data, [str(issue) for issue in issues]
 
 
 class LevelStepsOperator(_AutomationTask):
@@ -492,9 +502,17 @@ class ReviewOperator(_AutomationTask):
                 "plan_hash": proposal["plan_hash"],
                 "steps": [],
             }
-        outcome = self.pull(context, "commit", key=OUTCOME_KEY)
-        if isinstance(outcome, dict):
-            return {**outcome, "plan_id": proposal["plan"]["id"], "plan_hash": proposal["plan_hash"], "steps": []}
+        edited = ((decision or {}).get("params_input") or {}).get("plan_json") if isinstance(decision, dict) else None
+        if edited and edited.strip():
+            _, problems = edit_problems(self.automation, context, proposal["plan"], edited)
+            if problems:
+                return {
+                    "verdict": "invalid_edit",
+                    "reason": "; ".join(problems),
+                    "plan_id": proposal["plan"]["id"],
+                    "plan_hash": proposal["plan_hash"],
+                    "steps": [],
+                }
         return {
             "verdict": "not_executed",
             "reason": "the plan did not reach execution",

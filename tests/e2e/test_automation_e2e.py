@@ -269,7 +269,8 @@ def test_memory_of_one_run_reaches_the_planning_request_of_the_next(
     second = airflow.trigger(
         "auto_main", conf={"goal": "[memory] Load the good source again.", "require_approval": False}
     )
-    assert airflow.wait_for_run("auto_main", second, timeout=420) == "success"
+    state, report = finish(airflow, second)
+    assert state == "success", (report["verdict"], report["reason"], report["log"][-3000:])
     request = next(r for r in fake.message_requests() if "[memory] Load" in r.text and "submit_plan" in r.text)
     assert "<memory>" in request.text and first in request.text
 
@@ -279,7 +280,7 @@ def test_scheduled_run_with_approval_off(airflow: AirflowInstance, runs: dict[st
     airflow.unpause("auto_nightly")
     run_id = wait_for_scheduled_run(airflow, "auto_nightly")
     state, report = finish(airflow, run_id, dag_id="auto_nightly")
-    assert state == "success" and report["status"] == "succeeded"
+    assert state == "success" and report["status"] == "succeeded", (report["verdict"], report["reason"])
     approve = airflow.xcom("auto_nightly", run_id, "attempt_1.approve", key="decision")
     assert approve["auto"] is True and approve["chosen_options"] == ["Approve"]
     assert report["rounds"][0]["auto_approved"] is True
