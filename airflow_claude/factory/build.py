@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, TaskGroup, TriggerRule, get_parsing_context
 
 from airflow_claude.catalog.catalog import Catalog
@@ -150,21 +151,20 @@ def _add_saga(plan: Plan, catalog: Catalog, tasks: dict[str, Any], digest: str) 
     compensable = [s for s in plan.steps if catalog[s.tool].compensation is not None]
     if not compensable:
         return
+    deps = {s.id: s.depends_on for s in plan.steps}
     ancestors: dict[str, set[str]] = {}
-    for step in plan.steps:  # plans are validated acyclic and listed in any order: resolve lazily
-        _ancestors_of(step.id, {s.id: s.depends_on for s in plan.steps}, ancestors)
+    for step in plan.steps:
+        _ancestors_of(step.id, deps, ancestors)
+    compensable_ids = {s.id for s in compensable}
     step_ids = [s.id for s in plan.steps]
     with TaskGroup(SAGA_GROUP, tooltip="compensation when the run fails"):
+        # one join after every step keeps the edge count linear, even for a 1,000-step plan
+        steps_done = EmptyOperator(task_id="steps_done", trigger_rule=TriggerRule.ALL_DONE)
+        list(tasks.values()) >> steps_done
         undo: dict[str, Any] = {}
         for step in compensable:
             tool = catalog[step.tool]
             identity = StepIdentity(plan.id, digest, step.id, tool.name, tool.version, catalog.fingerprint)
-            undo_tool = catalog[tool.compensation.tool]  # type: ignore[union-attr]
-            limits: dict[str, Any] = {"retries": undo_tool.default_retries}  # an undo is retried like a step
-            if undo_tool.max_timeout_seconds:
-                limits["execution_timeout"] = timedelta(seconds=undo_tool.max_timeout_seconds)
-            if undo_tool.pool:
-                limits["pool"] = undo_tool.pool
             undo[step.id] = CompensateStepOperator(
                 task_id=f"undo_{step.id}",
                 catalog=catalog,
@@ -175,13 +175,14 @@ def _add_saga(plan: Plan, catalog: Catalog, tasks: dict[str, Any], digest: str) 
                 step_task_ids=step_ids,
                 trigger_rule=TriggerRule.ALL_DONE,
                 doc_md=f"Undo step `{step.id}` with tool `{tool.compensation.tool}` if the run fails.",  # type: ignore[union-attr]
-                **limits,
             )
-            list(tasks.values()) >> undo[step.id]
+            steps_done >> undo[step.id]
         for later in compensable:
-            for earlier in compensable:
-                if earlier.id in ancestors[later.id]:
-                    undo[later.id] >> undo[earlier.id]  # undo the later effect first
+            earlier = ancestors[later.id] & compensable_ids
+            # only the nearest compensable ancestors: the rest follow through them
+            nearest = earlier - set().union(*(ancestors[a] for a in earlier)) if earlier else set()
+            for sid in sorted(nearest):
+                undo[later.id] >> undo[sid]  # undo the later effect first
         outcome = SagaOutcomeOperator(
             task_id="outcome",
             step_task_ids=step_ids,
@@ -190,7 +191,7 @@ def _add_saga(plan: Plan, catalog: Catalog, tasks: dict[str, Any], digest: str) 
             trigger_rule=TriggerRule.ALL_DONE,
         )
         list(undo.values()) >> outcome
-        list(tasks.values()) >> outcome
+        steps_done >> outcome
 
 
 def _ancestors_of(step_id: str, deps: dict[str, list[str]], memo: dict[str, set[str]]) -> set[str]:

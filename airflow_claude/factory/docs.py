@@ -13,7 +13,7 @@ from airflow_claude.plan.model import Plan, Step
 
 def fenced(text: str, lang: str = "") -> str:
     """A code fence longer than any backtick run inside: plan text cannot break out of it."""
-    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0) if "`" in text else 0
     fence = "`" * max(3, longest + 1)
     return f"{fence}{lang}\n{text}\n{fence}"
 
@@ -53,7 +53,7 @@ def step_doc(plan: Plan, plan_hash: str, step: Step, tool: Tool) -> str:
     text = f"### step `{step.id}`: tool `{tool.name}` v{tool.version}\n\n"
     if step.description:
         text += fenced(step.description) + "\n\n"
-    return text + fenced(json.dumps(detail, indent=2, sort_keys=True, ensure_ascii=False), "json")
+    return text + fenced(json.dumps(detail, sort_keys=True, ensure_ascii=False, separators=(", ", ": ")), "json")
 
 
 def invalid_doc(source: str, issues: list[PlanIssue]) -> str:

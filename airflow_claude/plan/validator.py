@@ -7,6 +7,7 @@ cycle or an unknown tool in another.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -519,15 +520,20 @@ class _Checker:
     def _check_schedule(self, schedule: Any) -> None:
         if not isinstance(schedule, str) or schedule in _PRESETS:
             return
-        from croniter import croniter
-
-        if not croniter.is_valid(schedule):
+        if not _valid_cron(schedule):
             self.add(
                 Code.INVALID_SCHEDULE,
                 f"schedule {schedule!r} is neither a cron expression nor a preset",
                 path="$.schedule",
                 hint=f"use 5-field cron or one of {sorted(_PRESETS)}",
             )
+
+
+@functools.lru_cache(maxsize=256)
+def _valid_cron(expression: str) -> bool:
+    from croniter import croniter
+
+    return bool(croniter.is_valid(expression))
 
 
 def _ancestors(order: list[str], deps: dict[str, list[str]]) -> dict[str, int]:

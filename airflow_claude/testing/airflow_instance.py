@@ -1085,7 +1085,7 @@ class AirflowInstance:
         params_input: Mapping[str, Any] | None = None,
         map_index: int = -1,
         timeout: float = 120.0,
-        settle_seconds: float = 2.0,
+        settle_seconds: float = 5.0,
     ) -> dict[str, Any]:
         """Answer a human-in-the-loop task safely.
 

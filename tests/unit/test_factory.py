@@ -194,7 +194,9 @@ def test_compensable_steps_get_undo_tasks_in_reverse_order_and_an_outcome(tmp_pa
     undo_report, undo_notify = dag.get_task("saga.undo_write_revenue_report"), dag.get_task("saga.undo_notify_team")
     assert undo_report.trigger_rule == "all_done" and undo_notify.trigger_rule == "all_done"
     assert "saga.undo_notify_team" in undo_report.upstream_task_ids  # notify ran after the report: undone first
-    assert {"write_revenue_report", "notify_team", "extract_orders"} <= undo_notify.upstream_task_ids
+    steps_done = dag.get_task("saga.steps_done")  # one join after every step keeps edges linear
+    assert steps_done.trigger_rule == "all_done" and "saga.steps_done" in undo_notify.upstream_task_ids
+    assert {"write_revenue_report", "notify_team", "extract_orders"} <= steps_done.upstream_task_ids
     outcome = dag.get_task("saga.outcome")
     assert {"saga.undo_write_revenue_report", "saga.undo_notify_team"} <= outcome.upstream_task_ids
     assert not any(t.task_id.startswith("saga.undo_") and "extract" in t.task_id for t in dag.tasks)  # read-only
