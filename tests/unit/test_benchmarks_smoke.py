@@ -63,6 +63,14 @@ def test_factory_benchmark_runs(bench: dict[str, ModuleType]) -> None:
     assert "ratio load_plan_dags (default) / baseline" in text
 
 
+def test_factory_benchmark_in_turns(bench: dict[str, ModuleType]) -> None:
+    factory = bench["factory"]
+    result = factory.run(plans=5, rounds=1, chunk_plans=2, memory=False, profile=False)
+    assert result.chunk_plans == 2
+    assert result.tasks[factory.BASELINE] == 50
+    assert result.min_ratio() > 0 and result.cpu_min_ratio() > 0
+
+
 def test_baseline_builds_the_same_graph(bench: dict[str, ModuleType], tmp_path: Path) -> None:
     factory = bench["factory"]
     bench["plans"].write_plans(tmp_path, 3)

@@ -1,0 +1,104 @@
+"""Run both benchmarks, each in a fresh interpreter, and print their reports and a summary.
+
+Targets are reported, never asserted: the exit code is 0 unless a benchmark crashes.
+
+Run: ``.venv/bin/python benchmarks/run_all.py [--plans 1000] [--rounds 5] [--chunk-plans 0] [--steps 1000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+
+
+def _run(script: str, args: list[str], out: Path) -> dict[str, Any] | None:
+    command = [sys.executable, str(HERE / script), *args, "--json-out", str(out)]
+    print(f"$ {' '.join(command[1:])}", flush=True)
+    completed = subprocess.run(command, check=False)
+    if completed.returncode != 0 or not out.exists():
+        print(f"!! {script} crashed (exit code {completed.returncode})", flush=True)
+        return None
+    data: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    return data
+
+
+def summary(
+    factory: dict[str, Any] | None, validate: dict[str, Any] | None, planner: dict[str, Any] | None = None
+) -> str:
+    lines = ["", "Summary", "-------"]
+    if factory:
+        ratio = factory["ratio"]
+        lines.append(
+            f"factory ({factory['plans']} plans x 10 steps): candidate {factory['candidate_median_s'] * 1000:.0f} ms, "
+            f"baseline {factory['baseline_median_s'] * 1000:.0f} ms, ratio {ratio:.2f}x "
+            f"(per-round {factory['paired_ratio']:.2f}x; target <= {factory['target_ratio']}x: "
+            f"{'met' if ratio <= factory['target_ratio'] else 'NOT met'}), CPU-time ratio {factory['cpu_ratio']:.2f}x, "
+            f"best rounds {factory['min_ratio']:.2f}x wall / {factory['cpu_min_ratio']:.2f}x CPU, "
+            f"peak memory ratio {factory['memory_ratio']:.2f}x"
+        )
+        if "same_graph_ratio" in factory:
+            lines.append(
+                f"  same graph (compensate=False): ratio {factory['same_graph_ratio']:.2f}x "
+                f"(per-round {factory['same_graph_paired_ratio']:.2f}x), CPU-time ratio "
+                f"{factory['same_graph_cpu_ratio']:.2f}x, best rounds {factory['same_graph_min_ratio']:.2f}x wall / "
+                f"{factory['same_graph_cpu_min_ratio']:.2f}x CPU, "
+                f"peak memory ratio {factory['same_graph_memory_ratio']:.2f}x"
+            )
+    if validate:
+        only = validate["validate_only_median_s"] * 1000
+        lines.append(
+            f"validate ({validate['steps']} steps): validate_plan {only:.1f} ms "
+            f"(target < {validate['target_ms']:.0f} ms: {'met' if only < validate['target_ms'] else 'NOT met'}; "
+            f"CPU {validate['validate_only_cpu_median_s'] * 1000:.1f} ms), "
+            f"full/schema-only ratio {validate['ratio']:.1f}x, "
+            f"{validate['reject_steps']}-step reject {validate['reject_median_s'] * 1000:.3f} ms"
+        )
+    if planner:
+        ratio, calls = planner["input_ratio"], planner["plan_path_calls"]
+        lines.append(
+            f"planner vs loop ({planner['steps']} steps): plan path {calls} model calls "
+            f"(target <= 2: {'met' if calls <= 2 else 'NOT met'}), input tokens {ratio:.3f}x the loop's "
+            f"(target <= 0.25: {'met' if ratio <= 0.25 else 'NOT met'}), est. cost {planner['cost_ratio']:.3f}x; "
+            f"cached re-run {planner['cached_plan_calls']} plan calls ({planner['cached_calls']} in total: the review)"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run both airflow-claude benchmarks and summarise them.")
+    parser.add_argument("--plans", type=int, default=1000, help="plan files for the factory benchmark")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds for the factory benchmark")
+    parser.add_argument(
+        "--chunk-plans", type=int, default=0, help="factory: take turns every N plans (0: whole folder)"
+    )
+    parser.add_argument("--steps", type=int, default=1000, help="steps of the plan for the validation benchmark")
+    parser.add_argument("--validate-rounds", type=int, default=15, help="rounds for the validation benchmark")
+    parser.add_argument("--planner-rounds", type=int, default=3, help="rounds for the planner-vs-loop benchmark")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="bench_results_") as tmp:
+        factory = _run(
+            "bench_factory.py",
+            ["--plans", str(args.plans), "--rounds", str(args.rounds), "--chunk-plans", str(args.chunk_plans)],
+            Path(tmp) / "f.json",
+        )
+        print(flush=True)
+        validate = _run(
+            "bench_validate.py",
+            ["--steps", str(args.steps), "--rounds", str(args.validate_rounds)],
+            Path(tmp) / "v.json",
+        )
+        print(flush=True)
+        planner = _run("bench_planner_vs_loop.py", ["--rounds", str(args.planner_rounds)], Path(tmp) / "p.json")
+    print(summary(factory, validate, planner))
+    return 0 if factory is not None and validate is not None and planner is not None else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
