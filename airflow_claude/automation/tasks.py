@@ -551,14 +551,8 @@ def run_is_failing(task: _AutomationTask, context: Any) -> bool:
     return not (verdict == "escalate" and task.automation.settings.on_escalate == "notify")
 
 
-class UndoStepsOperator(_AutomationTask):
+class UndoStepsOperator(LevelStepsOperator):
     """Hands one level's finished compensable steps to its undo task, when the run is failing."""
-
-    ui_color = "#eeeeee"
-
-    def __init__(self, *, level: int, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.level = level
 
     def execute(self, context: Any) -> list[dict[str, Any]]:
         commit = self.pull(context, "commit")
