@@ -15,7 +15,7 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -200,7 +200,7 @@ class PlanApprovalOperator(ApprovalOperator):
             defaults=[default] if settings.approval_timeout else None,
             response_timeout=settings.approval_timeout,
             params={"plan_json": Param("", type="string", description="The plan; edit it to change it.")},
-            **kwargs,
+            **{"retries": 2, "retry_delay": timedelta(seconds=5), **kwargs},
         )
         self.automation = automation
         self.round_number = round_number

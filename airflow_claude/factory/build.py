@@ -165,6 +165,12 @@ def _add_saga(plan: Plan, catalog: Catalog, tasks: dict[str, Any], digest: str) 
         for step in compensable:
             tool = catalog[step.tool]
             identity = StepIdentity(plan.id, digest, step.id, tool.name, tool.version, catalog.fingerprint)
+            undo_tool = catalog[tool.compensation.tool]  # type: ignore[union-attr]
+            limits: dict[str, Any] = {"retries": undo_tool.default_retries}  # an undo is retried like a step
+            if undo_tool.max_timeout_seconds:
+                limits["execution_timeout"] = timedelta(seconds=undo_tool.max_timeout_seconds)
+            if undo_tool.pool:
+                limits["pool"] = undo_tool.pool
             undo[step.id] = CompensateStepOperator(
                 task_id=f"undo_{step.id}",
                 catalog=catalog,
@@ -175,6 +181,7 @@ def _add_saga(plan: Plan, catalog: Catalog, tasks: dict[str, Any], digest: str) 
                 step_task_ids=step_ids,
                 trigger_rule=TriggerRule.ALL_DONE,
                 doc_md=f"Undo step `{step.id}` with tool `{tool.compensation.tool}` if the run fails.",  # type: ignore[union-attr]
+                **limits,
             )
             steps_done >> undo[step.id]
         for later in compensable:

@@ -1096,13 +1096,40 @@ class AirflowInstance:
         the executor's "workload finished" event of the parking run, it sees a
         finished workload for a queued task and marks the task FAILED.
         """
-        self.wait_for_task_state(dag_id, run_id, task_id, ("awaiting_input",), map_index, timeout)
-        time.sleep(settle_seconds)
         path = f"/dags/{_seg(dag_id)}/dagRuns/{_seg(run_id)}/taskInstances/{_seg(task_id)}/{map_index}/hitlDetails"
-        result: dict[str, Any] = self.patch(
-            path, json={"chosen_options": list(chosen_options), "params_input": dict(params_input or {})}
-        )
-        return result
+        body = {"chosen_options": list(chosen_options), "params_input": dict(params_input or {})}
+        deadline = time.monotonic() + timeout
+        result: dict[str, Any] = {}
+        answered_try = 0
+        while True:
+            ti = self.wait_for_task_state(
+                dag_id, run_id, task_id, ("awaiting_input",), map_index, max(1.0, deadline - time.monotonic())
+            )
+            if ti.get("try_number", 0) <= answered_try:
+                raise AirflowInstanceError(f"{task_id} is waiting again on try {ti.get('try_number')}")
+            time.sleep(settle_seconds)
+            result = self.patch(path, json=body)
+            answered_try = int(ti.get("try_number", 0))
+            # If the race still hit (the task failed and Airflow retried it), the request comes back on
+            # a new try, as a person would see it again in the UI: answer once more.
+            if not self._asks_again(
+                dag_id, run_id, task_id, map_index, answered_try, min(60.0, deadline - time.monotonic())
+            ):
+                return result
+
+    def _asks_again(
+        self, dag_id: str, run_id: str, task_id: str, map_index: int, answered_try: int, within: float
+    ) -> bool:
+        end = time.monotonic() + max(within, 0.0)
+        while time.monotonic() < end:
+            ti = self.task_instance(dag_id, run_id, task_id, map_index)
+            state, try_number = ti.get("state"), int(ti.get("try_number") or 0)
+            if state == "awaiting_input" and try_number > answered_try:
+                return True
+            if state in ("success", "skipped", "failed", "upstream_failed", "removed"):
+                return False
+            time.sleep(1.0)
+        return False
 
     def hitl_detail(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> dict[str, Any]:
         """The HITL detail (subject, options, response...) of a task instance."""
