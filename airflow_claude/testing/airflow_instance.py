@@ -1108,7 +1108,7 @@ class AirflowInstance:
             if ti.get("try_number", 0) <= answered_try:
                 raise AirflowInstanceError(f"{task_id} is waiting again on try {ti.get('try_number')}")
             time.sleep(settle_seconds)
-            result = self.patch(path, json=body)
+            result = self._patch_answer(path, body)
             answered_try = int(ti.get("try_number", 0))
             # If the race still hit (the task failed and Airflow retried it), the request comes back on
             # a new try, as a person would see it again in the UI: answer once more.
@@ -1116,6 +1116,18 @@ class AirflowInstance:
                 dag_id, run_id, task_id, map_index, answered_try, min(60.0, deadline - time.monotonic())
             ):
                 return result
+
+    def _patch_answer(self, path: str, body: dict[str, Any], attempts: int = 6) -> dict[str, Any]:
+        """PATCH the answer; on SQLite a busy database answers 500 ("Database error"): try again."""
+        for attempt in range(1, attempts + 1):
+            try:
+                answer: dict[str, Any] = self.patch(path, json=body)
+                return answer
+            except AirflowApiError as exc:
+                if exc.status_code < 500 or attempt == attempts:
+                    raise
+                time.sleep(2.0 * attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _asks_again(
         self, dag_id: str, run_id: str, task_id: str, map_index: int, answered_try: int, within: float

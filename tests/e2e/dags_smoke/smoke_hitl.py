@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from airflow.providers.standard.operators.hitl import HITLOperator
@@ -16,6 +17,9 @@ def _after(**context: Any) -> list[str]:
 
 
 with DAG(dag_id="smoke_hitl", schedule=None, catchup=False, tags=["e2e-smoke"]) as dag:
-    ask = HITLOperator(task_id="ask", subject="Proceed?", options=["yes", "no"])
+    # retries: Airflow 3.3.2 may fail an answer that arrives too early; the request is then asked again
+    ask = HITLOperator(
+        task_id="ask", subject="Proceed?", options=["yes", "no"], retries=2, retry_delay=timedelta(seconds=2)
+    )
     after = PythonOperator(task_id="after", python_callable=_after)
     ask >> after
