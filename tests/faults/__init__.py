@@ -1,0 +1,1 @@
+"""Fault-injection suite: a real Airflow on PostgreSQL, faults injected, side effects counted."""

@@ -1,0 +1,106 @@
+"""Fixtures of the fault-injection suite: fresh PostgreSQL databases, the offline Claude, a real Airflow.
+
+Size: ``--runs-per-fault N`` (or ``FAULTS_RUNS_PER_FAULT``); CI runs 1. ``--faults-table FILE``
+writes the figures as a markdown table (``scripts/faults.sh`` prints it).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from . import effects
+from .harness import PG, Claude, Environment, airflow_env
+
+DAGS = Path(__file__).parent / "dags"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("faults", "fault-injection suite (tests/faults)")
+    group.addoption(
+        "--runs-per-fault",
+        type=int,
+        default=int(os.environ.get("FAULTS_RUNS_PER_FAULT", "1")),
+        help="DAG runs per fault kind (default 1, or FAULTS_RUNS_PER_FAULT)",
+    )
+    group.addoption(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run only this fault (repeatable; names as in the table, e.g. crash_after_commit)",
+    )
+    group.addoption(
+        "--faults-table",
+        default=os.environ.get("FAULTS_TABLE"),
+        help="write the figures (markdown) to this file",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "faults: the fault-injection suite (a real Airflow on PostgreSQL)")
+    config.addinivalue_line("markers", "e2e: runs a real Airflow (scheduler, dag-processor, api-server)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The suite runs as one test: CI size about 7 minutes on a busy 2-CPU machine, bigger ones longer."""
+    runs = config.getoption("--runs-per-fault")
+    for item in items:
+        if item.get_closest_marker("faults"):
+            item.add_marker(pytest.mark.timeout(900 + 600 * max(0, runs - 1)))
+
+
+def _postgres_available() -> bool:
+    try:
+        done = subprocess.run([*PG, "-tAc", "select 1"], capture_output=True, check=False, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def _psql(sql: str) -> None:
+    subprocess.run([*PG, "-v", "ON_ERROR_STOP=1", "-c", sql], check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="session")
+def databases() -> Iterator[tuple[str, str]]:
+    """A fresh Airflow metadata database and a separate effects database; both dropped at the end."""
+    if not _postgres_available():
+        pytest.skip("no PostgreSQL on 127.0.0.1:5432 (user postgres)")
+    name = f"af_faults_{uuid.uuid4().hex[:10]}"
+    airflow_db, effects_db = name, f"{name}_fx"
+    for db in (airflow_db, effects_db):
+        _psql(f"CREATE DATABASE {db}")
+    try:
+        effects_url = f"postgresql://postgres@127.0.0.1:5432/{effects_db}"
+        effects.create_schema(effects_url)
+        yield airflow_db, effects_url
+    finally:
+        for db in (airflow_db, effects_db):
+            _psql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+
+
+@pytest.fixture(scope="session")
+def fault_environment(databases: tuple[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Environment]:
+    from airflow_claude.testing.airflow_instance import AirflowInstance
+
+    airflow_db, effects_url = databases
+    base = tmp_path_factory.mktemp("faults")
+    with Claude() as claude:
+        instance = AirflowInstance(
+            home=base / "home",
+            dags_folder=DAGS,
+            db_url=f"postgresql+psycopg2://postgres@127.0.0.1:5432/{airflow_db}",
+            extra_env=airflow_env(claude.url, effects_url),
+            startup_timeout=180,
+        )
+        instance.start()
+        try:
+            yield Environment(instance, claude, airflow_db, effects_url)
+        finally:
+            instance.stop()
