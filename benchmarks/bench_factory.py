@@ -367,7 +367,7 @@ def _profile(fn: Contender, folder: Path, catalog: Catalog, top: int) -> Profile
 
 
 def _short(file: str) -> str:
-    for marker in ("site-packages/", "/work/main/"):
+    for marker in ("site-packages/", f"{Path(__file__).resolve().parents[1]}/"):
         if marker in file:
             return file.split(marker, 1)[1]
     return file

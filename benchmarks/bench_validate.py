@@ -27,6 +27,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from _plans import big_plan
@@ -180,7 +181,7 @@ def run(
 
 
 def _short(file: str) -> str:
-    for marker in ("site-packages/", "/work/main/"):
+    for marker in ("site-packages/", f"{Path(__file__).resolve().parents[1]}/"):
         if marker in file:
             return file.split(marker, 1)[1]
     return file
