@@ -221,3 +221,15 @@ def test_a_tool_pool_bounds_its_steps(tmp_path: Path) -> None:
     dag = load_plan_dags(tmp_path, pooled)["nightly_orders_report"]
     assert dag.get_task("refresh_daily_summary").pool == "warehouse"
     assert dag.get_task("extract_orders").pool == "default_pool"
+
+
+def test_undo_tasks_take_the_compensating_tools_retries_timeout_and_pool(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    tools = {n: t for n, t in orders_catalog.items()}
+    tools["delete_report"] = replace(tools["delete_report"], max_timeout_seconds=45.0, pool="files")
+    write_plan(tmp_path, example_plan())
+    dag = load_plan_dags(tmp_path, Catalog(list(tools.values()), name="orders"))["nightly_orders_report"]
+    undo = dag.get_task("saga.undo_write_revenue_report")
+    assert undo.retries == tools["delete_report"].default_retries > 0
+    assert undo.execution_timeout == timedelta(seconds=45) and undo.pool == "files"
