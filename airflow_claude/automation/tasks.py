@@ -381,14 +381,18 @@ class StepRetryPolicy(RetryPolicy):
         return {"policy": "airflow_claude.StepRetryPolicy"}
 
 
-class RunPlanStepOperator(_AutomationTask):
-    """One step of a plan made at run time, as one mapped task instance labelled with its step id."""
-
-    ui_color = "#efe6fb"
+class _MappedStepTask(_AutomationTask):
+    """A task mapped over the steps of a run-time plan: each instance gets one step (a JSON dict)."""
 
     def __init__(self, *, step: dict[str, Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.step = step
+
+
+class RunPlanStepOperator(_MappedStepTask):
+    """One step of a plan made at run time, as one mapped task instance labelled with its step id."""
+
+    ui_color = "#efe6fb"
 
     def execute(self, context: Any) -> Any:
         context["step_id"] = self.step["id"]  # the Grid label (map_index_template)
@@ -571,14 +575,10 @@ class UndoStepsOperator(LevelStepsOperator):
         return finished
 
 
-class UndoPlanStepOperator(_AutomationTask):
+class UndoPlanStepOperator(_MappedStepTask):
     """Undo one finished mutating step of a failing run with its compensating tool (one mapped instance)."""
 
     ui_color = "#fde2c4"
-
-    def __init__(self, *, step: dict[str, Any], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.step = step
 
     def execute(self, context: Any) -> Any:
         context["step_id"] = f"undo {self.step['id']}"
