@@ -52,13 +52,30 @@ def memory_prompt(entries: list[dict[str, Any]], max_chars: int) -> str | None:
     return "Earlier runs of this automation (newest first):\n" + "\n".join(lines) if lines else None
 
 
-def remember(dag_id: str, entry: dict[str, Any], keep: int) -> None:
-    """Append ``entry`` and keep the newest ``keep`` entries."""
+def merge_entry(entries: list[dict[str, Any]], entry: dict[str, Any], keep: int) -> list[dict[str, Any]]:
+    """``entries`` plus ``entry`` (replacing an older entry of the same run), newest ``keep`` kept."""
+    others = [e for e in entries if e.get("run_id") != entry.get("run_id")]
+    return [*others, entry][-keep:] if keep > 0 else []
+
+
+def remember(dag_id: str, entry: dict[str, Any], keep: int, attempts: int = 3, settle_s: float = 0.5) -> bool:
+    """Append ``entry`` and keep the newest ``keep`` entries; True once the entry is seen stored.
+
+    A Variable has no compare-and-set, so two runs finishing together could each write a list
+    without the other's entry. Reading back after a short pause and merging again when the entry
+    is gone closes most of that window; a lost entry costs only a line of context, never a run.
+    """
+    import time
+
     from airflow.sdk import Variable
 
-    entries = [*read_memory(dag_id), entry][-keep:]
-    Variable.set(
-        memory_key(dag_id),
-        json.dumps(entries, sort_keys=True, ensure_ascii=False),
-        description=f"airflow-claude memory of {dag_id}: delete to make the automation forget",
-    )
+    for _ in range(max(1, attempts)):
+        Variable.set(
+            memory_key(dag_id),
+            json.dumps(merge_entry(read_memory(dag_id), entry, keep), sort_keys=True, ensure_ascii=False),
+            description=f"airflow-claude memory of {dag_id}: delete to make the automation forget",
+        )
+        time.sleep(settle_s)
+        if any(e.get("run_id") == entry.get("run_id") for e in read_memory(dag_id)):
+            return True
+    return False

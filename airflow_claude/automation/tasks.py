@@ -763,7 +763,8 @@ class ReportOperator(_AutomationTask):
             "plan_hash": report["rounds"][-1].get("plan_hash") if report["rounds"] else None,
         }
         try:
-            remember(self.automation.dag_id, entry, self.automation.settings.memory_runs)
+            if not remember(self.automation.dag_id, entry, self.automation.settings.memory_runs):
+                self.log.warning("the automation's memory did not keep this run: other runs kept overwriting it")
         except Exception:  # memory is best effort: it must never change the run's outcome
             self.log.exception("could not update the automation's memory")
 

@@ -262,10 +262,12 @@ def test_plan_beyond_the_automation_limits_is_refused(
 def test_memory_of_one_run_reaches_the_planning_request_of_the_next(
     airflow: AirflowInstance, runs: dict[str, str], fake: FakeClaude
 ) -> None:
-    first = runs["approve"]
-    assert airflow.wait_for_run("auto_main", first, timeout=420) == "success"
+    for run_id in runs.values():  # every run of the module remembers itself; the memory keeps the newest 5
+        assert airflow.wait_for_run("auto_main", run_id, timeout=420) in ("success", "failed")
     memory = json.loads(airflow.get(f"/variables/{memory_key('auto_main')}")["value"])
-    assert first in [entry["run_id"] for entry in memory]
+    remembered = [entry["run_id"] for entry in memory]
+    assert 0 < len(remembered) <= 5 and set(remembered) <= set(runs.values()), remembered
+    first = remembered[-1]
     second = airflow.trigger(
         "auto_main", conf={"goal": "[memory] Load the good source again.", "require_approval": False}
     )
