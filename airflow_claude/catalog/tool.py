@@ -130,6 +130,24 @@ class Tool:
         return cache[optional]
 
     @cached_property
+    def _fast_checks(self) -> dict[frozenset[str], Callable[[Any], bool] | None]:
+        return {}
+
+    def input_fast_check(self, optional: frozenset[str] = frozenset()) -> Callable[[Any], bool] | None:
+        """A compiled predicate, True only for arguments the matching validator accepts; None: use jsonschema.
+
+        Same schema as :meth:`input_validator_without`; False means "ask the validator", not "invalid".
+        """
+        cache = self._fast_checks
+        if optional not in cache:
+            from airflow_claude.plan.fastcheck import compile_valid_check  # plan imports catalog: import late
+
+            schema = dict(self.input_schema)
+            schema["required"] = [name for name in schema.get("required", []) if name not in optional]
+            cache[optional] = compile_valid_check(schema)
+        return cache[optional]
+
+    @cached_property
     def output_validator(self) -> jsonschema.Draft202012Validator | None:
         return jsonschema.Draft202012Validator(self.output_schema) if self.output_schema else None
 

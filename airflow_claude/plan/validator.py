@@ -8,6 +8,7 @@ cycle or an unknown tool in another.
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -20,7 +21,7 @@ from airflow_claude.errors import Code, PlanIssue, PlanValidationError, choices_
 from airflow_claude.fingerprint import canonical_json
 from airflow_claude.plan.limits import DEFAULT_LIMITS, PlanLimits
 from airflow_claude.plan.model import ID_PATTERN, SCHEMA_VERSION, Plan, Provenance, Step
-from airflow_claude.plan.refs import RefSyntaxError, contains_ref, iter_refs, parse_ref, schema_at
+from airflow_claude.plan.refs import REF_KEY, RefSyntaxError, contains_ref, iter_refs, parse_ref, schema_at
 
 if TYPE_CHECKING:
     from airflow_claude.catalog.catalog import Catalog
@@ -391,79 +392,86 @@ class _Checker:
         ref_keys: set[str] = set()
         allowed = tool.referenceable_params() if tool is not None else None
         bit = self._bits
-        for path, obj in iter_refs(args, f"$.steps[{index}].args"):
-            key = path.split(".args", 1)[1].lstrip(".").split(".")[0].split("[")[0]
-            ref_keys.add(key)
-            try:
-                ref = parse_ref(obj)
-            except RefSyntaxError as exc:
-                self.add(
-                    Code.MALFORMED_REFERENCE,
-                    str(exc),
-                    step_id=sid,
-                    path=path,
-                    hint='write {"$ref": "steps.<step_id>.output.<key>"}',
-                )
-                continue
-            if allowed is not None and key not in allowed:
-                self.add(
-                    Code.REFERENCE_NOT_SUPPORTED,
-                    f"argument '{key}' of operator tool '{tool.name}' "  # type: ignore[union-attr]
-                    "cannot hold a reference",
-                    step_id=sid,
-                    path=path,
-                    hint=_referenceable_hint(tool, allowed),
-                )
-                continue
-            if ref.step_id not in steps:
-                self.add(
-                    Code.REFERENCE_UNKNOWN_STEP,
-                    f"'{ref.text}' refers to unknown step '{ref.step_id}'",
-                    step_id=sid,
-                    path=path,
-                    hint=did_you_mean(ref.step_id, steps) or choices_hint(list(steps)),
-                )
-                continue
-            if ref.step_id == sid:
-                self.add(
-                    Code.REFERENCE_NOT_UPSTREAM,
-                    f"'{ref.text}' refers to the step's own output",
-                    step_id=sid,
-                    path=path,
-                    hint="a step can only use outputs of steps it depends on",
-                )
-                continue
-            if sid in ancestors and not ancestors[sid] & bit[ref.step_id]:
-                self.add(
-                    Code.REFERENCE_NOT_UPSTREAM,
-                    f"'{ref.text}' refers to step '{ref.step_id}', which does not run before '{sid}'",
-                    step_id=sid,
-                    path=path,
-                    hint=f"add '{ref.step_id}' to depends_on of '{sid}'",
-                )
-                continue
-            producer = self.catalog.get(str(steps[ref.step_id][1].get("tool")))
-            if producer is None:
-                continue
-            exists, sub = schema_at(producer.output_schema, ref.path)
-            if not exists:
-                self.add(
-                    Code.REFERENCE_BAD_PATH,
-                    f"'{ref.text}': tool '{producer.name}' output has no '{'.'.join(ref.path)}'",
-                    step_id=sid,
-                    path=path,
-                    hint=_output_keys_hint(producer.output_schema),
-                )
-                continue
-            whole = path == f"$.steps[{index}].args.{key}"
-            if whole and tool is not None and sub is not None:
-                self._check_ref_type(sid, path, ref.text, tool, key, sub)
+        # args that are themselves a reference object: checked (and refused) as one, under the key ''
+        items = [("", args)] if REF_KEY in args else args.items()
+        for key, value in items:
+            if isinstance(value, dict) and REF_KEY in value:
+                here = f"$.steps[{index}].args.{key}" if key else f"$.steps[{index}].args"
+                found: Iterable[tuple[str, dict[str, Any]]] = ((here, value),)
+            elif isinstance(value, dict | list):
+                found = iter_refs(value, f"$.steps[{index}].args.{key}")
+            else:
+                continue  # a plain value: the commonest case costs one isinstance
+            for path, obj in found:
+                ref_keys.add(key)
+                try:
+                    ref = parse_ref(obj)
+                except RefSyntaxError as exc:
+                    self.add(
+                        Code.MALFORMED_REFERENCE,
+                        str(exc),
+                        step_id=sid,
+                        path=path,
+                        hint='write {"$ref": "steps.<step_id>.output.<key>"}',
+                    )
+                    continue
+                if allowed is not None and key not in allowed:
+                    self.add(
+                        Code.REFERENCE_NOT_SUPPORTED,
+                        f"argument '{key}' of operator tool '{tool.name}' "  # type: ignore[union-attr]
+                        "cannot hold a reference",
+                        step_id=sid,
+                        path=path,
+                        hint=_referenceable_hint(tool, allowed),
+                    )
+                    continue
+                if ref.step_id not in steps:
+                    self.add(
+                        Code.REFERENCE_UNKNOWN_STEP,
+                        f"'{ref.text}' refers to unknown step '{ref.step_id}'",
+                        step_id=sid,
+                        path=path,
+                        hint=did_you_mean(ref.step_id, steps) or choices_hint(list(steps)),
+                    )
+                    continue
+                if ref.step_id == sid:
+                    self.add(
+                        Code.REFERENCE_NOT_UPSTREAM,
+                        f"'{ref.text}' refers to the step's own output",
+                        step_id=sid,
+                        path=path,
+                        hint="a step can only use outputs of steps it depends on",
+                    )
+                    continue
+                if sid in ancestors and not ancestors[sid] & bit[ref.step_id]:
+                    self.add(
+                        Code.REFERENCE_NOT_UPSTREAM,
+                        f"'{ref.text}' refers to step '{ref.step_id}', which does not run before '{sid}'",
+                        step_id=sid,
+                        path=path,
+                        hint=f"add '{ref.step_id}' to depends_on of '{sid}'",
+                    )
+                    continue
+                producer = self.catalog.get(str(steps[ref.step_id][1].get("tool")))
+                if producer is None:
+                    continue
+                exists, produced = _output_types(producer, ref.path)
+                if not exists:
+                    self.add(
+                        Code.REFERENCE_BAD_PATH,
+                        f"'{ref.text}': tool '{producer.name}' output has no '{'.'.join(ref.path)}'",
+                        step_id=sid,
+                        path=path,
+                        hint=_output_keys_hint(producer.output_schema),
+                    )
+                    continue
+                if obj is value and tool is not None and produced:
+                    self._check_ref_type(sid, path, ref.text, tool, key, produced)
         return ref_keys
 
-    def _check_ref_type(self, sid: str, path: str, text: str, tool: Tool, key: str, produced: dict[str, Any]) -> None:
-        wanted = tool.input_schema.get("properties", {}).get(key, {})
-        have, want = _types(produced), _types(wanted)
-        if have and want and not _compatible(have, want):
+    def _check_ref_type(self, sid: str, path: str, text: str, tool: Tool, key: str, have: frozenset[str]) -> None:
+        want = _input_types(tool, key)
+        if want and not _compatible(have, want):
             self.add(
                 Code.REFERENCE_TYPE_MISMATCH,
                 f"'{text}' produces {sorted(have)} but '{key}' of '{tool.name}' takes {sorted(want)}",
@@ -493,7 +501,11 @@ class _Checker:
                     hint=did_you_mean(key, props) or choices_hint(sorted(props)),
                 )
         instance = {k: v for k, v in args.items() if k not in ref_keys} if ref_keys else args
-        validator = self._validator(tool, frozenset(ref_keys))
+        optional = frozenset(ref_keys)
+        fast = tool.input_fast_check(optional)  # sound for valid arguments; jsonschema gives every verdict else
+        if fast is not None and fast(instance):
+            return
+        validator = self._validator(tool, optional)
         if validator.is_valid(instance):
             return
         allowed = sorted(tool.input_schema.get("properties", {}))
@@ -583,6 +595,30 @@ def _nesting(value: Any) -> int:
     return deepest
 
 
+# Per tool, memoised: a plan of 1,000 steps asks the same few questions thousands of times.
+# Weak keys: a catalog that goes away takes its entries with it.
+_OUTPUT_TYPES: weakref.WeakKeyDictionary[Tool, dict[tuple[str, ...], tuple[bool, frozenset[str]]]] = (
+    weakref.WeakKeyDictionary()
+)
+_INPUT_TYPES: weakref.WeakKeyDictionary[Tool, dict[str, frozenset[str]]] = weakref.WeakKeyDictionary()
+
+
+def _output_types(tool: Tool, path: tuple[str, ...]) -> tuple[bool, frozenset[str]]:
+    """Whether ``path`` can exist in the tool's output, and the JSON types found there (empty: unknown)."""
+    cache = _OUTPUT_TYPES.setdefault(tool, {})
+    if path not in cache:
+        exists, sub = schema_at(tool.output_schema, path)
+        cache[path] = (exists, frozenset(_types(sub)) if sub is not None else frozenset())
+    return cache[path]
+
+
+def _input_types(tool: Tool, key: str) -> frozenset[str]:
+    cache = _INPUT_TYPES.setdefault(tool, {})
+    if key not in cache:
+        cache[key] = frozenset(_types(tool.input_schema.get("properties", {}).get(key, {})))
+    return cache[key]
+
+
 def _types(schema: dict[str, Any]) -> set[str]:
     kind = schema.get("type")
     if isinstance(kind, str):
@@ -595,7 +631,7 @@ def _types(schema: dict[str, Any]) -> set[str]:
     return set()
 
 
-def _compatible(have: set[str], want: set[str]) -> bool:
+def _compatible(have: frozenset[str], want: frozenset[str]) -> bool:
     if have & want:
         return True
     return "integer" in have and "number" in want
