@@ -44,8 +44,9 @@ from pathlib import Path
 from typing import Any
 
 from _plans import write_plans
+from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.python import PythonOperator
-from airflow.sdk import DAG
+from airflow.sdk import DAG, TaskGroup, TriggerRule
 from airflow.sdk.definitions._internal.contextmanager import DagContext
 
 from airflow_claude.catalog.catalog import Catalog
@@ -60,8 +61,10 @@ from airflow_claude.plan.model import Plan
 
 TARGET_RATIO = 1.2
 RETRY_DELAY = timedelta(seconds=30)
-CANDIDATE, SAME_GRAPH, BASELINE = "candidate", "same_graph", "baseline"
+CANDIDATE, SAME_GRAPH, BASELINE, BASELINE_SAGA = "candidate", "same_graph", "baseline", "baseline_saga"
 HAS_COMPENSATE = "compensate" in inspect.signature(load_plan_dags).parameters
+#: Each factory contender is compared with the hand-built loop that builds exactly its graph.
+BASE_OF = {CANDIDATE: BASELINE_SAGA, SAME_GRAPH: BASELINE}
 
 Contender = Callable[[Path, Catalog], dict[str, DAG]]
 
@@ -133,32 +136,35 @@ class FactoryResult:
     phases_s: dict[str, float] = field(default_factory=dict)
     profiles: dict[str, Profile] = field(default_factory=dict)
 
-    def ratio(self, name: str = CANDIDATE) -> float:
-        """Median wall time of ``name`` / median wall time of the baseline."""
-        return self.timings[name].median_s / self.timings[BASELINE].median_s
+    def base_of(self, name: str) -> str:
+        """The baseline that builds the same graph as ``name``: with the saga for the default factory."""
+        base = BASE_OF.get(name, BASELINE)
+        return base if base in self.timings else BASELINE
 
-    def paired_ratio(self, name: str = CANDIDATE) -> float:
+    def ratio(self, name: str = CANDIDATE, base: str | None = None) -> float:
+        """Median wall time of ``name`` / median wall time of its baseline."""
+        return self.timings[name].median_s / self.timings[base or self.base_of(name)].median_s
+
+    def paired_ratio(self, name: str = CANDIDATE, base: str | None = None) -> float:
         """Median of the per-round wall-time ratios (both ran in the same round)."""
-        return statistics.median(
-            c / b for c, b in zip(self.timings[name].wall_s, self.timings[BASELINE].wall_s, strict=True)
-        )
+        other = self.timings[base or self.base_of(name)]
+        return statistics.median(c / b for c, b in zip(self.timings[name].wall_s, other.wall_s, strict=True))
 
-    def cpu_ratio(self, name: str = CANDIDATE) -> float:
+    def cpu_ratio(self, name: str = CANDIDATE, base: str | None = None) -> float:
         """Median of the per-round CPU-time ratios: steadier than wall time when other jobs share the cores."""
-        return statistics.median(
-            c / b for c, b in zip(self.timings[name].cpu_s, self.timings[BASELINE].cpu_s, strict=True)
-        )
+        other = self.timings[base or self.base_of(name)]
+        return statistics.median(c / b for c, b in zip(self.timings[name].cpu_s, other.cpu_s, strict=True))
 
-    def min_ratio(self, name: str = CANDIDATE) -> float:
-        """Best round of ``name`` / best round of the baseline, wall time: the least disturbed runs."""
-        return self.timings[name].min_s / self.timings[BASELINE].min_s
+    def min_ratio(self, name: str = CANDIDATE, base: str | None = None) -> float:
+        """Best round of ``name`` / best round of its baseline, wall time: the least disturbed runs."""
+        return self.timings[name].min_s / self.timings[base or self.base_of(name)].min_s
 
-    def cpu_min_ratio(self, name: str = CANDIDATE) -> float:
-        return self.timings[name].cpu_min_s / self.timings[BASELINE].cpu_min_s
+    def cpu_min_ratio(self, name: str = CANDIDATE, base: str | None = None) -> float:
+        return self.timings[name].cpu_min_s / self.timings[base or self.base_of(name)].cpu_min_s
 
-    def memory_ratio(self, name: str = CANDIDATE) -> float:
-        base = self.peak_bytes.get(BASELINE, 0)
-        return self.peak_bytes.get(name, 0) / base if base else 0.0
+    def memory_ratio(self, name: str = CANDIDATE, base: str | None = None) -> float:
+        other = self.peak_bytes.get(base or self.base_of(name), 0)
+        return self.peak_bytes.get(name, 0) / other if other else 0.0
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -166,14 +172,18 @@ class FactoryResult:
         for name in self.timings:
             data[f"{name}_median_s"] = self.timings[name].median_s
             data[f"{name}_cpu_median_s"] = self.timings[name].cpu_median_s
-            if name != BASELINE:
+            if name not in (BASELINE, BASELINE_SAGA):
                 prefix = "" if name == CANDIDATE else f"{name}_"
+                data[f"{prefix}base"] = self.base_of(name)
                 data[f"{prefix}ratio"] = self.ratio(name)
                 data[f"{prefix}paired_ratio"] = self.paired_ratio(name)
                 data[f"{prefix}cpu_ratio"] = self.cpu_ratio(name)
                 data[f"{prefix}min_ratio"] = self.min_ratio(name)
                 data[f"{prefix}cpu_min_ratio"] = self.cpu_min_ratio(name)
                 data[f"{prefix}memory_ratio"] = self.memory_ratio(name)
+        if self.base_of(CANDIDATE) != BASELINE:  # informative: the saga's tasks against a graph without them
+            data["candidate_vs_plain_ratio"] = self.ratio(CANDIDATE, BASELINE)
+            data["candidate_vs_plain_cpu_ratio"] = self.cpu_ratio(CANDIDATE, BASELINE)
         return data
 
 
@@ -198,7 +208,7 @@ def run_baseline(folder: Path, catalog: Catalog) -> dict[str, DAG]:
     return dags
 
 
-def build_baseline_dag(data: dict[str, Any], catalog: Catalog) -> DAG:
+def build_baseline_dag(data: dict[str, Any], catalog: Catalog, *, saga: bool = False) -> DAG:
     with DAG(
         dag_id=data["id"],
         schedule=data.get("schedule"),
@@ -223,13 +233,75 @@ def build_baseline_dag(data: dict[str, Any], catalog: Catalog) -> DAG:
         for step in data["steps"]:
             for dependency in step.get("depends_on", []):
                 tasks[dependency] >> tasks[step["id"]]
+        if saga:
+            _add_baseline_saga(data, catalog, tasks)
     return dag
+
+
+def run_baseline_saga(folder: Path, catalog: Catalog) -> dict[str, DAG]:
+    """The hand-written DAGs of the candidate's full graph: the baseline plus the same compensation tasks."""
+    dags: dict[str, DAG] = {}
+    for path in sorted(folder.glob("*.json")):
+        with path.open(encoding="utf-8") as handle:
+            data = json.load(handle)
+        dag = build_baseline_dag(data, catalog, saga=True)
+        dags[dag.dag_id] = dag
+    return dags
+
+
+def _undo_noop(**_: Any) -> None:
+    """The hand-written outcome task's callable: the benchmark only builds DAGs."""
+
+
+def _add_baseline_saga(data: dict[str, Any], catalog: Catalog, tasks: dict[str, Any]) -> None:
+    """What a DAG author would add by hand for compensation: the candidate's saga graph, task for task.
+
+    A join after every step, one ``PythonOperator`` per compensable step calling its undo tool
+    with the step's arguments, undo order edges to the nearest compensable ancestors, and an
+    outcome task. The same trigger rules, retries and timeouts as the factory's saga.
+    """
+    compensable = [s for s in data["steps"] if catalog[s["tool"]].compensation is not None]
+    if not compensable:
+        return
+    ancestors: dict[str, set[str]] = {}
+    for step in data["steps"]:  # steps are in dependency order in the generated plans
+        ancestors[step["id"]] = set().union(*({d} | ancestors[d] for d in step.get("depends_on", [])))
+    compensable_ids = {s["id"] for s in compensable}
+    with TaskGroup("saga"):
+        steps_done = EmptyOperator(task_id="steps_done", trigger_rule=TriggerRule.ALL_DONE)
+        list(tasks.values()) >> steps_done
+        undo: dict[str, Any] = {}
+        for step in compensable:
+            compensation = catalog[step["tool"]].compensation
+            assert compensation is not None
+            undo_tool = catalog[compensation.tool]
+            assert isinstance(undo_tool, PythonTool)
+            limits: dict[str, Any] = {"retries": undo_tool.default_retries}
+            if undo_tool.max_timeout_seconds:
+                limits["execution_timeout"] = timedelta(seconds=undo_tool.max_timeout_seconds)
+            undo[step["id"]] = PythonOperator(
+                task_id=f"undo_{step['id']}",
+                python_callable=undo_tool.func,
+                op_kwargs=step["args"],
+                trigger_rule=TriggerRule.ALL_DONE,
+                **limits,
+            )
+            steps_done >> undo[step["id"]]
+        for later in compensable:
+            earlier = ancestors[later["id"]] & compensable_ids
+            nearest = earlier - set().union(*(ancestors[a] for a in earlier)) if earlier else set()
+            for sid in sorted(nearest):
+                undo[later["id"]] >> undo[sid]
+        outcome = PythonOperator(task_id="outcome", python_callable=_undo_noop, trigger_rule=TriggerRule.ALL_DONE)
+        list(undo.values()) >> outcome
+        steps_done >> outcome
 
 
 def contenders() -> dict[str, Contender]:
     found: dict[str, Contender] = {CANDIDATE: run_candidate, BASELINE: run_baseline}
     if HAS_COMPENSATE:
         found[SAME_GRAPH] = run_same_graph
+        found[BASELINE_SAGA] = run_baseline_saga
     return found
 
 
@@ -452,6 +524,7 @@ def report(result: FactoryResult) -> str:
         CANDIDATE: "load_plan_dags (default)",
         SAME_GRAPH: "compensate=False        ",
         BASELINE: "baseline json + DAG     ",
+        BASELINE_SAGA: "baseline + same saga    ",
     }
     for name, timings in result.timings.items():
         lines.append(
@@ -463,14 +536,24 @@ def report(result: FactoryResult) -> str:
             continue
         ratio = result.ratio(name)
         lines.append(
-            f"  ratio {labels[name].strip()} / baseline: {ratio:.2f}x wall (per-round median "
+            f"  ratio {labels[name].strip()} / {labels[result.base_of(name)].strip()}: {ratio:.2f}x wall "
+            "(per-round median "
             f"{result.paired_ratio(name):.2f}x, best rounds {result.min_ratio(name):.2f}x), "
             f"{result.cpu_ratio(name):.2f}x CPU (best rounds {result.cpu_min_ratio(name):.2f}x)"
             f"  target <= {TARGET_RATIO}x -> {'MET' if ratio <= TARGET_RATIO else 'NOT MET'}"
         )
+    if result.base_of(CANDIDATE) != BASELINE:
+        lines.append(
+            f"  (informative) load_plan_dags (default) / baseline without the saga: "
+            f"{result.ratio(CANDIDATE, BASELINE):.2f}x wall, {result.cpu_ratio(CANDIDATE, BASELINE):.2f}x CPU"
+        )
     if result.peak_bytes:
         peaks = ", ".join(f"{name} {peak / 2**20:.1f} MiB" for name, peak in result.peak_bytes.items())
-        ratios = ", ".join(f"{name} {result.memory_ratio(name):.2f}x" for name in result.peak_bytes if name != BASELINE)
+        ratios = ", ".join(
+            f"{name}/{result.base_of(name)} {result.memory_ratio(name):.2f}x"
+            for name in result.peak_bytes
+            if name not in (BASELINE, BASELINE_SAGA)
+        )
         lines.append(f"  peak memory (tracemalloc): {peaks}; ratio to baseline: {ratios}")
     if result.phases_s:
         lines.append("  phases (CPU time, plain timers, median of up to 3 passes):")

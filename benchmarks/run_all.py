@@ -37,7 +37,8 @@ def summary(
         ratio = factory["ratio"]
         lines.append(
             f"factory ({factory['plans']} plans x 10 steps): candidate {factory['candidate_median_s'] * 1000:.0f} ms, "
-            f"baseline {factory['baseline_median_s'] * 1000:.0f} ms, ratio {ratio:.2f}x "
+            f"{factory.get('base', 'baseline')} {factory[factory.get('base', 'baseline') + '_median_s'] * 1000:.0f} ms "
+            f"(the same graph built by hand), ratio {ratio:.2f}x "
             f"(per-round {factory['paired_ratio']:.2f}x; target <= {factory['target_ratio']}x: "
             f"{'met' if ratio <= factory['target_ratio'] else 'NOT met'}), CPU-time ratio {factory['cpu_ratio']:.2f}x, "
             f"best rounds {factory['min_ratio']:.2f}x wall / {factory['cpu_min_ratio']:.2f}x CPU, "
@@ -50,6 +51,11 @@ def summary(
                 f"{factory['same_graph_cpu_ratio']:.2f}x, best rounds {factory['same_graph_min_ratio']:.2f}x wall / "
                 f"{factory['same_graph_cpu_min_ratio']:.2f}x CPU, "
                 f"peak memory ratio {factory['same_graph_memory_ratio']:.2f}x"
+            )
+        if "candidate_vs_plain_ratio" in factory:
+            lines.append(
+                f"  (informative) candidate with its saga / baseline without one: "
+                f"{factory['candidate_vs_plain_ratio']:.2f}x wall, {factory['candidate_vs_plain_cpu_ratio']:.2f}x CPU"
             )
     if validate:
         only = validate["validate_only_median_s"] * 1000

@@ -54,13 +54,16 @@ def test_big_plan_is_valid_and_exact(bench: dict[str, ModuleType], steps: int) -
 def test_factory_benchmark_runs(bench: dict[str, ModuleType]) -> None:
     factory = bench["factory"]
     result = factory.run(plans=5, rounds=2, top=5)
-    for name in result.timings.keys() - {factory.BASELINE}:
+    assert result.base_of(factory.CANDIDATE) == factory.BASELINE_SAGA  # compared with the same graph, saga included
+    assert result.base_of(factory.SAME_GRAPH) == factory.BASELINE
+    for name in result.timings.keys() - {factory.BASELINE, factory.BASELINE_SAGA}:
         assert result.ratio(name) > 0 and result.paired_ratio(name) > 0 and result.cpu_ratio(name) > 0
         assert result.memory_ratio(name) > 0
+    assert result.tasks[factory.CANDIDATE] == result.tasks[factory.BASELINE_SAGA] > result.tasks[factory.BASELINE]
     assert result.profiles[factory.CANDIDATE].phases
     assert result.phases_s
     text = factory.report(result)
-    assert "ratio load_plan_dags (default) / baseline" in text
+    assert "ratio load_plan_dags (default) / baseline + same saga" in text
 
 
 def test_factory_benchmark_in_turns(bench: dict[str, ModuleType]) -> None:
@@ -85,8 +88,13 @@ def test_baseline_builds_the_same_graph(bench: dict[str, ModuleType], tmp_path: 
         assert type(dag.timetable) is type(other.timetable)
         assert getattr(dag.timetable, "expression", None) == getattr(other.timetable, "expression", None)
         assert (dag.start_date, dag.catchup, dag.tags) == (other.start_date, other.catchup, other.tags)
-    for dag_id, dag in factory.run_candidate(tmp_path, catalog).items():  # the default adds compensation tasks
-        assert set(baseline[dag_id].task_dict) <= set(dag.task_dict)
+    by_hand = factory.run_baseline_saga(tmp_path, catalog)  # the default adds compensation tasks: same by hand
+    for dag_id, dag in factory.run_candidate(tmp_path, catalog).items():
+        other = by_hand[dag_id]
+        assert set(baseline[dag_id].task_dict) < set(dag.task_dict) == set(other.task_dict)
+        for task_id, task in dag.task_dict.items():
+            assert task.upstream_task_ids == other.task_dict[task_id].upstream_task_ids, task_id
+            assert task.trigger_rule == other.task_dict[task_id].trigger_rule, task_id
 
 
 def test_validate_benchmark_runs(bench: dict[str, ModuleType]) -> None:
