@@ -6,10 +6,13 @@ import hashlib
 import json
 from typing import Any
 
+# One encoder for every call: ``json.dumps`` with options builds a new encoder each time.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
 
 def canonical_json(data: Any) -> str:
     """Byte-stable JSON: sorted keys, no whitespace, UTF-8 kept."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _CANONICAL.encode(data)
 
 
 def sha256_of(data: Any) -> str:

@@ -10,6 +10,9 @@ from airflow_claude.catalog.tool import Tool
 from airflow_claude.errors import PlanIssue
 from airflow_claude.plan.model import Plan, Step
 
+# Built once (``json.dumps`` with options builds an encoder per call); one line, so the C encoder is used.
+_STEP_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(", ", ": "))
+
 
 def fenced(text: str, lang: str = "") -> str:
     """A code fence longer than any backtick run inside: plan text cannot break out of it."""
@@ -35,7 +38,7 @@ def plan_doc(plan: Plan, plan_hash: str, catalog_fingerprint: str, source: str) 
         + "\n\n| field | value |\n|---|---|\n"
         + table
         + "\n\n**Provenance**\n\n"
-        + fenced(json.dumps(provenance, indent=2, sort_keys=True, ensure_ascii=False), "json")
+        + fenced(_STEP_JSON.encode(provenance), "json")
     )
 
 
@@ -53,7 +56,7 @@ def step_doc(plan: Plan, plan_hash: str, step: Step, tool: Tool) -> str:
     text = f"### step `{step.id}`: tool `{tool.name}` v{tool.version}\n\n"
     if step.description:
         text += fenced(step.description) + "\n\n"
-    return text + fenced(json.dumps(detail, sort_keys=True, ensure_ascii=False, separators=(", ", ": ")), "json")
+    return text + fenced(_STEP_JSON.encode(detail), "json")
 
 
 def invalid_doc(source: str, issues: list[PlanIssue]) -> str:

@@ -24,12 +24,14 @@ class _DuplicateKeyError(ValueError):
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    seen: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in seen:
-            raise _DuplicateKeyError(key, [k for k, _ in pairs])
-        seen[key] = value
-    return seen
+    result = dict(pairs)
+    if len(result) != len(pairs):  # rare: find the first repeated key for the message
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKeyError(key, [k for k, _ in pairs])
+            seen.add(key)
+    return result
 
 
 def _no_constants(name: str) -> Any:

@@ -581,17 +581,14 @@ def _referenceable_hint(tool: Tool | None, allowed: frozenset[str]) -> str:
     return f"references work in: {usable}" if usable else "pass a literal value"
 
 
-def _nesting(value: Any) -> int:
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            deepest = max(deepest, depth)
+def _nesting(value: dict[str, Any] | list[Any], depth: int = 1) -> int:
+    """How deep dicts and lists nest (1 for flat arguments); stops counting past 64 levels."""
+    deepest = depth
+    for child in value.values() if isinstance(value, dict) else value:
+        if isinstance(child, dict | list):
             if depth > 64:
-                break
-            children: Iterable[Any] = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+                return depth + 1
+            deepest = max(deepest, _nesting(child, depth + 1))
     return deepest
 
 
