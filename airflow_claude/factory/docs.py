@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
 
 from airflow_claude.catalog.tool import Tool
 from airflow_claude.errors import PlanIssue
@@ -43,20 +42,16 @@ def plan_doc(plan: Plan, plan_hash: str, catalog_fingerprint: str, source: str) 
 
 
 def step_doc(plan: Plan, plan_hash: str, step: Step, tool: Tool) -> str:
-    detail: dict[str, Any] = {
-        "plan_id": plan.id,
-        "plan_hash": plan_hash,
-        "step_id": step.id,
-        "tool": tool.name,
-        "tool_version": tool.version,
-        "side_effects": tool.side_effects,
-        "depends_on": step.depends_on,
-        "args": step.args,
-    }
-    text = f"### step `{step.id}`: tool `{tool.name}` v{tool.version}\n\n"
+    """The step's tool, plan, dependencies and arguments, shown on its task in the UI."""
+    text = f"### step `{step.id}`: tool `{tool.name}` v{tool.version} ({tool.side_effects})\n\n"
     if step.description:
         text += fenced(step.description) + "\n\n"
-    return text + fenced(_STEP_JSON.encode(detail), "json")
+    after = ", ".join(f"`{d}`" for d in step.depends_on) or "nothing"
+    return (
+        text
+        + f"plan `{plan.id}` `{plan_hash}`; runs after {after}\n\n**Arguments**\n\n"
+        + fenced(_STEP_JSON.encode(step.args), "json")
+    )
 
 
 def invalid_doc(source: str, issues: list[PlanIssue]) -> str:

@@ -198,9 +198,11 @@ class _Checker:
         ancestors = _ancestors(order, deps)
         if acyclic:
             self._check_shape(steps, deps, order)
+        nesting = {sid: _nesting(s["args"]) for sid, (_, s) in steps.items() if isinstance(s.get("args"), dict)}
+        sizes_fit = self._all_args_fit([s["args"] for sid, (_, s) in steps.items() if sid in nesting], nesting)
         for sid, (index, step) in steps.items():
             tool = self._check_tool(sid, index, step)
-            shallow = self._check_step_limits(sid, index, step, tool)
+            shallow = self._check_step_limits(sid, index, step, tool, nesting.get(sid, 0), sizes_fit)
             args = step.get("args", {})
             if not isinstance(args, dict):
                 continue
@@ -326,12 +328,26 @@ class _Checker:
             )
         return tool
 
-    def _check_step_limits(self, sid: str, index: int, step: dict[str, Any], tool: Tool | None) -> bool:
+    def _all_args_fit(self, every_args: list[dict[str, Any]], nesting: dict[str, int]) -> bool:
+        """True when all steps' arguments together fit the per-step size limit, so each one does.
+
+        One encoding per plan instead of one per step; False (check each step) when it does not
+        fit, when any arguments nest too deeply to encode safely, or hold text that is not Unicode.
+        """
+        if any(depth > self.limits.max_nesting for depth in nesting.values()):
+            return False
+        try:
+            return len(canonical_json(every_args).encode()) <= self.limits.max_arg_bytes
+        except UnicodeEncodeError:
+            return False
+
+    def _check_step_limits(
+        self, sid: str, index: int, step: dict[str, Any], tool: Tool | None, nesting: int, size_fits: bool
+    ) -> bool:
         """Check size, nesting, retries and timeout; False when the arguments nest too deeply to inspect."""
         args = step.get("args")
         shallow = True
-        if isinstance(args, dict):
-            nesting = _nesting(args)
+        if isinstance(args, dict) and not size_fits:
             if nesting > self.limits.max_nesting:
                 # Recursive code (json.dumps, jsonschema, repr) must not see this: it can overflow the stack.
                 shallow = False

@@ -87,7 +87,8 @@ def test_provenance_is_visible_on_dag_and_tasks(tmp_path: Path) -> None:
     assert digest in (dag.doc_md or "")
     assert "human:data-team" in (dag.doc_md or "")
     task_doc = dag.get_task("write_revenue_report").doc_md or ""
-    assert digest in task_doc and '"tool": "write_report"' in task_doc and '"tool_version": "1"' in task_doc
+    assert digest in task_doc and "tool `write_report` v1 (mutating)" in task_doc
+    assert "runs after `check_orders`, `revenue_by_region`" in task_doc and '"title": ' in task_doc
     assert "airflow-claude" in dag.tags
 
 
