@@ -156,7 +156,7 @@ def _add_saga(plan: Plan, catalog: Catalog, tasks: dict[str, Any], digest: str) 
     for step in plan.steps:
         _ancestors_of(step.id, deps, ancestors)
     compensable_ids = {s.id for s in compensable}
-    step_ids = [s.id for s in plan.steps]
+    step_ids = tuple(s.id for s in plan.steps)
     with TaskGroup(SAGA_GROUP, tooltip="compensation when the run fails"):
         # one join after every step keeps the edge count linear, even for a 1,000-step plan
         steps_done = EmptyOperator(task_id="steps_done", trigger_rule=TriggerRule.ALL_DONE)

@@ -74,7 +74,7 @@ class CompensateStepOperator(BaseOperator):
         self.step_id = step_id
         self.step_args = step_args
         self.identity = identity
-        self.step_task_ids = list(step_task_ids)
+        self.step_task_ids = tuple(step_task_ids)  # shared by every undo task of a plan; not GC-tracked
 
     def execute(self, context: Any) -> Any:
         ti = context["ti"]
@@ -121,7 +121,7 @@ class SagaOutcomeOperator(BaseOperator):
         self, *, step_task_ids: Sequence[str], undo_task_ids: dict[str, str], plan_id: str, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        self.step_task_ids = list(step_task_ids)
+        self.step_task_ids = tuple(step_task_ids)  # shared by every undo task of a plan; not GC-tracked
         self.undo_task_ids = dict(undo_task_ids)
         self.plan_id = plan_id
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from airflow_claude.fingerprint import canonical_json, sha256_of
 
@@ -12,9 +11,12 @@ from airflow_claude.fingerprint import canonical_json, sha256_of
 PROVENANCE_XCOM_KEY = "airflow_claude_provenance"
 
 
-@dataclass(frozen=True)
-class StepIdentity:
-    """Where a step comes from: the plan (id and hash), the step, the tool and its version."""
+class StepIdentity(NamedTuple):
+    """Where a step comes from: the plan (id and hash), the step, the tool and its version.
+
+    A tuple of strings: the garbage collector stops tracking it, which matters with one per
+    task in every DAG of a large plans folder.
+    """
 
     plan_id: str
     plan_hash: str
@@ -24,7 +26,7 @@ class StepIdentity:
     catalog_fingerprint: str
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return self._asdict()
 
 
 def idempotency_key(dag_id: str, run_id: str, step_id: str, args: Any) -> str:
