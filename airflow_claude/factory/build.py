@@ -132,7 +132,7 @@ def compile_plan(plan: Plan, options: _Options, *, source: str) -> DAG:
             if tool.pool:
                 common["pool"] = tool.pool
             if isinstance(tool, PythonTool):
-                tasks[step.id] = PlanStepOperator(tool=tool, step_args=step.args, identity=identity, **common)
+                tasks[step.id] = PlanStepOperator.for_step(tool=tool, step_args=step.args, identity=identity, **common)
             elif isinstance(tool, OperatorTool):
                 tasks[step.id] = build_operator_task(tool, step, identity, **common)
             else:  # pragma: no cover - the catalog only holds these two kinds
@@ -171,7 +171,7 @@ def _add_saga(plan: Plan, catalog: Catalog, tasks: dict[str, Any], digest: str) 
                 limits["execution_timeout"] = timedelta(seconds=undo_tool.max_timeout_seconds)
             if undo_tool.pool:
                 limits["pool"] = undo_tool.pool
-            undo[step.id] = CompensateStepOperator(
+            undo[step.id] = CompensateStepOperator.for_step(
                 task_id=f"undo_{step.id}",
                 catalog=catalog,
                 tool=tool,

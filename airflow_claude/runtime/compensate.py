@@ -57,8 +57,17 @@ class CompensateStepOperator(BaseOperator):
     template_fields: Sequence[str] = ()
     ui_color = "#fde2c4"
 
-    def __init__(
-        self,
+    catalog: Catalog
+    tool: Tool
+    step_id: str
+    step_args: dict[str, Any]
+    identity: StepIdentity
+    step_task_ids: tuple[str, ...]
+
+    # No ``__init__`` of its own, like PlanStepOperator: one pass of Airflow's argument handling per task.
+    @classmethod
+    def for_step(
+        cls,
         *,
         catalog: Catalog,
         tool: Tool,
@@ -67,14 +76,16 @@ class CompensateStepOperator(BaseOperator):
         identity: StepIdentity,
         step_task_ids: Sequence[str],
         **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.catalog = catalog
-        self.tool = tool
-        self.step_id = step_id
-        self.step_args = step_args
-        self.identity = identity
-        self.step_task_ids = tuple(step_task_ids)  # shared by every undo task of a plan; not GC-tracked
+    ) -> CompensateStepOperator:
+        """The undo task of one step; ``kwargs`` are ``BaseOperator``'s (task_id, trigger_rule, ...)."""
+        task = cls(**kwargs)
+        task.catalog = catalog
+        task.tool = tool
+        task.step_id = step_id
+        task.step_args = step_args
+        task.identity = identity
+        task.step_task_ids = tuple(step_task_ids)  # shared by every undo task of a plan; not GC-tracked
+        return task
 
     def execute(self, context: Any) -> Any:
         ti = context["ti"]

@@ -26,11 +26,23 @@ class PlanStepOperator(BaseOperator):
     template_fields: Sequence[str] = ()  # plan arguments are data: never Jinja-rendered
     ui_color = "#efe6fb"
 
-    def __init__(self, *, tool: PythonTool, step_args: dict[str, Any], identity: StepIdentity, **kwargs: Any):
-        super().__init__(**kwargs)
-        self.tool = tool
-        self.step_args = step_args
-        self.identity = identity
+    tool: PythonTool
+    step_args: dict[str, Any]
+    identity: StepIdentity
+
+    # No ``__init__`` of its own: Airflow wraps every operator class's ``__init__`` in its
+    # argument handling (defaults merging, checks), so a subclass ``__init__`` doubles that work
+    # for each of the thousands of tasks a plans folder compiles to. Build it with :meth:`for_step`.
+    @classmethod
+    def for_step(
+        cls, *, tool: PythonTool, step_args: dict[str, Any], identity: StepIdentity, **kwargs: Any
+    ) -> PlanStepOperator:
+        """The task for one step; ``kwargs`` are ``BaseOperator``'s (task_id, retries, ...)."""
+        task = cls(**kwargs)
+        task.tool = tool
+        task.step_args = step_args
+        task.identity = identity
+        return task
 
     def execute(self, context: Any) -> Any:
         return run_step(

@@ -66,7 +66,7 @@ class TI:
 
 
 def run(tool: str, args: dict[str, Any], store: DictStore, try_number: int) -> tuple[Any, TI]:
-    op = PlanStepOperator(
+    op = PlanStepOperator.for_step(
         task_id="pay",
         tool=catalog[tool],
         step_args=args,  # type: ignore[arg-type]

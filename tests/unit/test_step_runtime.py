@@ -67,7 +67,7 @@ class FakeTI:
 
 def step(tool_name: str, args: dict[str, Any], task_id: str = "s") -> PlanStepOperator:
     identity = StepIdentity("p", "sha256:abc", task_id, tool_name, "1", catalog.fingerprint)
-    return PlanStepOperator(task_id=task_id, tool=catalog[tool_name], step_args=args, identity=identity)  # type: ignore[arg-type]
+    return PlanStepOperator.for_step(task_id=task_id, tool=catalog[tool_name], step_args=args, identity=identity)  # type: ignore[arg-type]
 
 
 def test_references_resolve_and_output_is_plain_json_with_provenance() -> None:
