@@ -8,6 +8,7 @@ Path segments are object keys or, for arrays, non-negative integers (``steps.q.o
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -47,6 +48,12 @@ def parse_ref(value: dict[str, Any]) -> Ref:
     text = value[REF_KEY]
     if not isinstance(text, str):
         raise RefSyntaxError("'$ref' must be a string like 'steps.<step_id>.output.<key>'")
+    return _parse_ref_text(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_ref_text(text: str) -> Ref:
+    """Cached: the same few reference texts recur in every plan of a folder (a Ref is immutable)."""
     parts = text.split(".")
     if len(parts) < 3 or parts[0] != "steps" or parts[2] != "output":
         raise RefSyntaxError(f"'{text}' is not of the form 'steps.<step_id>.output[.<key>...]'")

@@ -218,15 +218,15 @@ class _Checker:
             for j, dep in enumerate(raw if isinstance(raw, list) else []):
                 if not isinstance(dep, str):
                     continue
-                path = f"$.steps[{index}].depends_on[{j}]"
                 if dep == sid:
+                    path = f"$.steps[{index}].depends_on[{j}]"
                     self.add(Code.SELF_DEPENDENCY, f"step '{sid}' depends on itself", step_id=sid, path=path)
                 elif dep not in steps:
                     self.add(
                         Code.UNKNOWN_DEPENDENCY,
                         f"step '{sid}' depends on unknown step '{dep}'",
                         step_id=sid,
-                        path=path,
+                        path=f"$.steps[{index}].depends_on[{j}]",
                         hint=did_you_mean(dep, steps) or choices_hint(list(steps)),
                     )
                 elif dep not in good:
@@ -302,8 +302,8 @@ class _Checker:
         for sid, level in depth.items():
             width.setdefault(level, []).append(sid)
         for level, members in sorted(width.items()):
-            members.sort(key=lambda sid: steps[sid][0])
             if len(members) > limits.max_level_width:
+                members.sort(key=lambda sid: steps[sid][0])
                 self.add(
                     Code.LEVEL_TOO_WIDE,
                     f"{len(members)} steps would run side by side at level {level}, over the limit of "
