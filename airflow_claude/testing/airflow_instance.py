@@ -846,6 +846,11 @@ class AirflowInstance:
             resp = self._http().request(method, url, json=json, params=params, headers=hdrs)
             if resp.status_code != 401:
                 break
+        for attempt in range(1, 5):  # a read of a busy SQLite DB can answer 500: reads are safe to repeat
+            if method != "GET" or resp.status_code < 500 or "Database error" not in resp.text:
+                break
+            time.sleep(1.0 * attempt)
+            resp = self._http().request(method, url, json=json, params=params, headers=hdrs)
         if resp.status_code not in ok:
             raise AirflowApiError(method, str(resp.url), resp.status_code, resp.text)
         if not resp.content:
@@ -935,16 +940,30 @@ class AirflowInstance:
         logical_date: datetime | str | None = None,
         run_id: str | None = None,
     ) -> str:
-        """Create a manual DAG run and return its run id."""
+        """Create a manual DAG run and return its run id.
+
+        On SQLite a busy database answers 500 ("Database error"), which would fail a test for
+        nothing. The run id is chosen here (Airflow's own ``manual__<time>`` form), so a retry
+        is safe: a 409 on a retry means the earlier try did create the run.
+        """
         if isinstance(logical_date, datetime):
             if logical_date.tzinfo is None:
                 logical_date = logical_date.replace(tzinfo=UTC)
             logical_date = logical_date.isoformat()
-        body: dict[str, Any] = {"logical_date": logical_date, "conf": dict(conf or {})}
-        if run_id:
-            body["dag_run_id"] = run_id
-        run = self.post(f"/dags/{_seg(dag_id)}/dagRuns", json=body)
-        return str(run["dag_run_id"])
+        run_id = run_id or f"manual__{datetime.now(UTC).isoformat()}"
+        body: dict[str, Any] = {"logical_date": logical_date, "conf": dict(conf or {}), "dag_run_id": run_id}
+        attempts = 6
+        for attempt in range(1, attempts + 1):
+            try:
+                run = self.post(f"/dags/{_seg(dag_id)}/dagRuns", json=body)
+                return str(run["dag_run_id"])
+            except AirflowApiError as exc:
+                if exc.status_code == 409 and attempt > 1:
+                    return run_id
+                if exc.status_code < 500 or attempt == attempts:
+                    raise
+                time.sleep(2.0 * attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def dag_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
         """``GET /dags/{dag_id}/dagRuns/{run_id}``."""
