@@ -1104,7 +1104,7 @@ class AirflowInstance:
         params_input: Mapping[str, Any] | None = None,
         map_index: int = -1,
         timeout: float = 120.0,
-        settle_seconds: float = 5.0,
+        settle_seconds: float = 8.0,
     ) -> dict[str, Any]:
         """Answer a human-in-the-loop task safely.
 
@@ -1113,20 +1113,24 @@ class AirflowInstance:
         Airflow 3.3.2 race: the answer moves the task to ``scheduled`` and the
         scheduler re-queues it; if that happens before the scheduler has handled
         the executor's "workload finished" event of the parking run, it sees a
-        finished workload for a queued task and marks the task FAILED.
+        finished workload for a queued task and marks the task FAILED. On a loaded
+        machine that event came 5 s after the task parked, so the pause grows with
+        every try the race costs (8 s, 16 s, 24 s by default).
         """
         path = f"/dags/{_seg(dag_id)}/dagRuns/{_seg(run_id)}/taskInstances/{_seg(task_id)}/{map_index}/hitlDetails"
         body = {"chosen_options": list(chosen_options), "params_input": dict(params_input or {})}
         deadline = time.monotonic() + timeout
         result: dict[str, Any] = {}
         answered_try = 0
+        answers = 0
         while True:
             ti = self.wait_for_task_state(
                 dag_id, run_id, task_id, ("awaiting_input",), map_index, max(1.0, deadline - time.monotonic())
             )
             if ti.get("try_number", 0) <= answered_try:
                 raise AirflowInstanceError(f"{task_id} is waiting again on try {ti.get('try_number')}")
-            time.sleep(settle_seconds)
+            answers += 1
+            time.sleep(settle_seconds * answers)
             result = self._patch_answer(path, body)
             answered_try = int(ti.get("try_number", 0))
             # If the race still hit (the task failed and Airflow retried it), the request comes back on

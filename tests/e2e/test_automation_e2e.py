@@ -154,6 +154,15 @@ def finish(airflow: AirflowInstance, run_id: str, dag_id: str = "auto_main") -> 
     return state, report
 
 
+def not_successful(instances: dict[tuple[str, int], dict[str, Any]]) -> dict[str, Any]:
+    """Task instances that did not succeed, with their tries: what a failed assertion should show."""
+    return {
+        f"{task}[{index}]": (ti["state"], ti.get("try_number"))
+        for (task, index), ti in instances.items()
+        if ti["state"] not in ("success", "skipped")
+    }
+
+
 def tis(airflow: AirflowInstance, run_id: str, dag_id: str = "auto_main") -> dict[tuple[str, int], dict[str, Any]]:
     return {(ti["task_id"], ti["map_index"]): ti for ti in airflow.task_instances(dag_id, run_id)}
 
@@ -163,8 +172,8 @@ def test_approved_plan_runs_each_step_as_its_own_task_instance(
 ) -> None:
     run_id = runs["approve"]
     state, report = finish(airflow, run_id)
-    assert state == "success"
     instances = tis(airflow, run_id)
+    assert state == "success", (report["verdict"], report["reason"], not_successful(instances), report["log"][-3000:])
     load = instances[("attempt_1.level_1", 0)]
     summarize = instances[("attempt_1.level_2", 0)]
     assert (load["rendered_map_index"], load["state"]) == ("load", "success")
