@@ -48,12 +48,14 @@ def parse_ref(value: dict[str, Any]) -> Ref:
     text = value[REF_KEY]
     if not isinstance(text, str):
         raise RefSyntaxError("'$ref' must be a string like 'steps.<step_id>.output.<key>'")
-    return _parse_ref_text(text)
+    # the same few short texts recur in every plan of a folder; a long one is parsed, not kept
+    return _parse_ref_cached(text) if len(text) <= _CACHED_REF_CHARS else _parse_ref_text(text)
 
 
-@functools.lru_cache(maxsize=4096)
+_CACHED_REF_CHARS = 256
+
+
 def _parse_ref_text(text: str) -> Ref:
-    """Cached: the same few reference texts recur in every plan of a folder (a Ref is immutable)."""
     parts = text.split(".")
     if len(parts) < 3 or parts[0] != "steps" or parts[2] != "output":
         raise RefSyntaxError(f"'{text}' is not of the form 'steps.<step_id>.output[.<key>...]'")
@@ -63,6 +65,9 @@ def _parse_ref_text(text: str) -> Ref:
         if not _SEGMENT.fullmatch(segment):
             raise RefSyntaxError(f"path segment '{segment}' in '{text}' is empty or has forbidden characters")
     return Ref(step_id=parts[1], path=tuple(parts[3:]))
+
+
+_parse_ref_cached = functools.lru_cache(maxsize=4096)(_parse_ref_text)  # a Ref is immutable: safe to share
 
 
 def iter_refs(value: Any, path: str = "$") -> Iterator[tuple[str, dict[str, Any]]]:

@@ -132,7 +132,7 @@ class SagaOutcomeOperator(BaseOperator):
         self, *, step_task_ids: Sequence[str], undo_task_ids: dict[str, str], plan_id: str, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        self.step_task_ids = tuple(step_task_ids)  # shared by every undo task of a plan; not GC-tracked
+        self.step_task_ids = tuple(step_task_ids)
         self.undo_task_ids = dict(undo_task_ids)
         self.plan_id = plan_id
 
