@@ -148,6 +148,15 @@ class Tool:
         return cache[optional]
 
     @cached_property
+    def schema_facts(self) -> dict[Any, Any]:
+        """Facts the validator derives from this tool's schemas, memoised with the tool.
+
+        A plans folder asks the same few questions of each tool thousands of times; a tool's
+        schemas never change, and the memo goes away with the tool.
+        """
+        return {}
+
+    @cached_property
     def output_validator(self) -> jsonschema.Draft202012Validator | None:
         return jsonschema.Draft202012Validator(self.output_schema) if self.output_schema else None
 
@@ -219,6 +228,10 @@ class OperatorTool(Tool):
 
     def referenceable_params(self) -> frozenset[str] | None:
         """References resolve when the operator renders its template fields, so only those."""
+        return self._template_fields
+
+    @cached_property
+    def _template_fields(self) -> frozenset[str]:
         return frozenset(getattr(self.operator_class, "template_fields", ()))
 
 

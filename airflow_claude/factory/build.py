@@ -94,7 +94,7 @@ def _load_one(path: Path, options: _Options) -> DAG:
     if result.ok:
         assert result.plan is not None
         try:
-            return compile_plan(result.plan, options, source=path.name)
+            return compile_plan(result.plan, options, source=path.name, digest=result.plan_hash)
         except Exception as exc:  # a DAG author's operator may reject arguments: show it, never crash
             issue = PlanIssue(
                 Code.COMPILE_FAILED, f"{type(exc).__name__}: {exc}", file=str(path), plan_id=result.plan.id
@@ -103,10 +103,13 @@ def _load_one(path: Path, options: _Options) -> DAG:
     return _invalid_dag(path, result.issues, options)
 
 
-def compile_plan(plan: Plan, options: _Options, *, source: str) -> DAG:
-    """Compile one validated plan. Deterministic: the same plan gives the same serialized DAG."""
+def compile_plan(plan: Plan, options: _Options, *, source: str, digest: str | None = None) -> DAG:
+    """Compile one validated plan. Deterministic: the same plan gives the same serialized DAG.
+
+    ``digest`` is ``plan.hash`` when the caller has it already (validation computes it).
+    """
     catalog = options.catalog
-    digest = plan.hash
+    digest = digest or plan.hash
     with DAG(
         dag_id=options.prefix + plan.id,
         schedule=plan.schedule,
@@ -138,8 +141,8 @@ def compile_plan(plan: Plan, options: _Options, *, source: str) -> DAG:
             else:  # pragma: no cover - the catalog only holds these two kinds
                 raise TypeError(f"unsupported tool kind {tool.kind!r}")
         for step in plan.steps:
-            for dependency in step.depends_on:
-                tasks[dependency] >> tasks[step.id]
+            if step.depends_on:  # one call per task, not per edge: Airflow checks the DAGs of every call's tasks
+                tasks[step.id].set_upstream([tasks[dependency] for dependency in step.depends_on])
         if options.compensate:
             _add_saga(plan, catalog, tasks, digest)
     log.debug("compiled plan %s (%s) into DAG %s", plan.id, digest, dag.dag_id)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 from airflow_claude.catalog.tool import Tool
 from airflow_claude.errors import PlanIssue
+from airflow_claude.fingerprint import json_encoder
 from airflow_claude.plan.model import Plan, Step
 
-# Built once (``json.dumps`` with options builds an encoder per call); one line, so the C encoder is used.
-_STEP_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(", ", ": "))
+# Built once: ``json.dumps`` with options builds an encoder per call.
+_STEP_JSON = json_encoder(", ", ": ")
 
 
 def fenced(text: str, lang: str = "") -> str:
@@ -37,7 +37,7 @@ def plan_doc(plan: Plan, plan_hash: str, catalog_fingerprint: str, source: str) 
         + "\n\n| field | value |\n|---|---|\n"
         + table
         + "\n\n**Provenance**\n\n"
-        + fenced(_STEP_JSON.encode(provenance), "json")
+        + fenced(_STEP_JSON(provenance), "json")
     )
 
 
@@ -50,7 +50,7 @@ def step_doc(plan: Plan, plan_hash: str, step: Step, tool: Tool) -> str:
     return (
         text
         + f"plan `{plan.id}` `{plan_hash}`; runs after {after}\n\n**Arguments**\n\n"
-        + fenced(_STEP_JSON.encode(step.args), "json")
+        + fenced(_STEP_JSON(step.args), "json")
     )
 
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from airflow_claude.fingerprint import sha256_of
+from airflow_claude.fingerprint import canonical_json, digest_of, sha256_of
 
 SCHEMA_VERSION = "1"
 
@@ -84,11 +84,22 @@ class Plan(_Strict):
     @property
     def hash(self) -> str:
         """Content hash of the plan: a changed plan is a new plan, never a silent mutation."""
-        return plan_hash(self.model_dump(mode="json"))
+        return digest_of(self.canonical_bytes())
+
+    def canonical_bytes(self) -> bytes:
+        """The plan's canonical JSON, UTF-8: what :attr:`hash` is taken of.
+
+        Step arguments are encoded as given (pydantic's JSON mode would turn NaN into null and
+        rewrite keys that are not Unicode, so two different plans could share a hash); only the
+        provenance, which holds a datetime, goes through the JSON mode.
+        """
+        data = self.model_dump(exclude={"provenance"})
+        data["provenance"] = self.provenance.model_dump(mode="json")
+        return canonical_json(data).encode()
 
 
 def plan_hash(data: dict[str, Any]) -> str:
-    """sha256 of a plan's canonical JSON, prefixed with the algorithm."""
+    """sha256 of a plan document's canonical JSON, prefixed with the algorithm (``Plan.hash`` of its model)."""
     return sha256_of(data)
 
 

@@ -8,7 +8,6 @@ cycle or an unknown tool in another.
 from __future__ import annotations
 
 import functools
-import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -18,7 +17,7 @@ from pydantic import ValidationError
 
 from airflow_claude.catalog.tool import OperatorTool, Tool
 from airflow_claude.errors import Code, PlanIssue, PlanValidationError, choices_hint, did_you_mean
-from airflow_claude.fingerprint import canonical_json
+from airflow_claude.fingerprint import canonical_json, digest_of
 from airflow_claude.plan.limits import DEFAULT_LIMITS, PlanLimits
 from airflow_claude.plan.model import ID_PATTERN, SCHEMA_VERSION, Plan, Provenance, Step
 from airflow_claude.plan.refs import REF_KEY, RefSyntaxError, contains_ref, iter_refs, parse_ref, schema_at
@@ -57,6 +56,8 @@ class ValidationResult:
 
     plan: Plan | None
     issues: list[PlanIssue] = field(default_factory=list)
+    #: ``plan.hash``, computed while validating (the size check encodes the whole plan anyway)
+    plan_hash: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -79,7 +80,8 @@ def validate_plan(
 ) -> ValidationResult:
     """Run every check on a parsed JSON document and collect all issues."""
     checker = _Checker(catalog, limits, file, data)
-    return ValidationResult(checker.run(), checker.issues)
+    plan = checker.run()
+    return ValidationResult(plan, checker.issues, checker.plan_hash if plan is not None else None)
 
 
 class _Checker:
@@ -90,6 +92,7 @@ class _Checker:
         self.data = data
         self.plan_id = data.get("id") if isinstance(data, dict) and isinstance(data.get("id"), str) else None
         self.issues: list[PlanIssue] = []
+        self.plan_hash: str | None = None
         self._bits: dict[str, int] = {}
 
     def add(
@@ -122,7 +125,7 @@ class _Checker:
             return None
         plan = self._check_model(data)
         if isinstance(steps, list):
-            self._check_steps(steps)
+            self._check_steps(steps, plan)
         self._check_schedule(data.get("schedule"))
         return plan if not self.issues else None
 
@@ -174,7 +177,7 @@ class _Checker:
         return None
 
     # -- steps ---------------------------------------------------------------------------------
-    def _check_steps(self, raw_steps: list[Any]) -> None:
+    def _check_steps(self, raw_steps: list[Any], plan: Plan | None) -> None:
         steps: dict[str, tuple[int, dict[str, Any]]] = {}
         for index, step in enumerate(raw_steps):
             if not isinstance(step, dict) or not isinstance(step.get("id"), str):
@@ -199,14 +202,26 @@ class _Checker:
         if acyclic:
             self._check_shape(steps, deps, order)
         nesting = {sid: _nesting(s["args"]) for sid, (_, s) in steps.items() if isinstance(s.get("args"), dict)}
-        sizes_fit = self._all_args_fit([s["args"] for sid, (_, s) in steps.items() if sid in nesting], nesting)
+        shallow = not any(depth > self.limits.max_nesting for depth in nesting.values())
+        # The plan's canonical JSON gives its hash, and when it fits the per-step size limit, so
+        # does every step's arguments (each is encoded inside it, byte for byte).
+        encoded = _canonical_bytes(plan) if plan is not None and shallow else None
+        if encoded is not None:
+            self.plan_hash = digest_of(encoded)
+        sizes_fit = (encoded is not None and len(encoded) <= self.limits.max_arg_bytes) or self._all_args_fit(
+            [s["args"] for sid, (_, s) in steps.items() if sid in nesting], nesting
+        )
+        catalog = self.catalog
+        tools = {
+            sid: catalog.get(s["tool"]) if isinstance(s.get("tool"), str) else None for sid, (_, s) in steps.items()
+        }
         for sid, (index, step) in steps.items():
             tool = self._check_tool(sid, index, step)
             shallow = self._check_step_limits(sid, index, step, tool, nesting.get(sid, 0), sizes_fit)
             args = step.get("args", {})
             if not isinstance(args, dict):
                 continue
-            ref_keys = self._check_refs(sid, index, args, tool, steps, ancestors)
+            ref_keys = self._check_refs(sid, index, args, tool, steps, tools, ancestors)
             if tool is not None and shallow:
                 self._check_args(sid, index, args, tool, ref_keys)
 
@@ -267,6 +282,8 @@ class _Checker:
         self, steps: dict[str, tuple[int, dict[str, Any]]], deps: dict[str, list[str]], order: list[str]
     ) -> None:
         limits = self.limits
+        if len(order) <= min(limits.max_fan_in, limits.max_fan_out, limits.max_depth, limits.max_level_width):
+            return  # nothing can be over a limit: fan-in and fan-out < steps, depth and level width <= steps
         fan_out: dict[str, int] = dict.fromkeys(deps, 0)
         depth: dict[str, int] = {}
         for sid in order:
@@ -402,6 +419,7 @@ class _Checker:
         args: dict[str, Any],
         tool: Tool | None,
         steps: dict[str, tuple[int, dict[str, Any]]],
+        tools: dict[str, Tool | None],
         ancestors: dict[str, int],
     ) -> set[str]:
         """Check every reference; return the top-level argument names that hold one."""
@@ -468,7 +486,7 @@ class _Checker:
                         hint=f"add '{ref.step_id}' to depends_on of '{sid}'",
                     )
                     continue
-                producer = self.catalog.get(str(steps[ref.step_id][1].get("tool")))
+                producer = tools[ref.step_id]
                 if producer is None:
                     continue
                 exists, produced = _output_types(producer, ref.path)
@@ -481,11 +499,11 @@ class _Checker:
                         hint=_output_keys_hint(producer.output_schema),
                     )
                     continue
-                if obj is value and tool is not None and produced:
-                    self._check_ref_type(sid, path, ref.text, tool, key, produced)
+                if obj is value and tool is not None and produced and not _fits(tool, key, produced):
+                    self._ref_type_mismatch(sid, path, ref.text, tool, key, produced)
         return ref_keys
 
-    def _check_ref_type(self, sid: str, path: str, text: str, tool: Tool, key: str, have: frozenset[str]) -> None:
+    def _ref_type_mismatch(self, sid: str, path: str, text: str, tool: Tool, key: str, have: frozenset[str]) -> None:
         want = _input_types(tool, key)
         if want and not _compatible(have, want):
             self.add(
@@ -504,10 +522,9 @@ class _Checker:
                     step_id=sid,
                     path=f"$.steps[{index}].args.{key}",
                 )
-        props = tool.input_schema.get("properties", {})
-        if tool.input_schema.get("additionalProperties") is False:
-            fixed = set(tool.fixed) if isinstance(tool, OperatorTool) else set()
-            for key in sorted(k for k in ref_keys if k and k not in props and k not in fixed):
+        props, closed, fixed = _arg_names(tool)
+        if closed and ref_keys:
+            for key in sorted(ref_keys - props - fixed - {""}):
                 # the schema check below skips reference-holding arguments, so vet their names here
                 self.add(
                     Code.INVALID_ARGUMENT,
@@ -555,6 +572,14 @@ class _Checker:
                 path="$.schedule",
                 hint=f"use 5-field cron or one of {sorted(_PRESETS)}",
             )
+
+
+def _canonical_bytes(plan: Plan) -> bytes | None:
+    """The plan's canonical JSON; None when it holds text that is not Unicode (reported per step)."""
+    try:
+        return plan.canonical_bytes()
+    except (UnicodeEncodeError, RecursionError, ValueError):  # ValueError: pydantic's serialization errors
+        return None
 
 
 @functools.lru_cache(maxsize=256)
@@ -608,28 +633,50 @@ def _nesting(value: dict[str, Any] | list[Any], depth: int = 1) -> int:
     return deepest
 
 
-# Per tool, memoised: a plan of 1,000 steps asks the same few questions thousands of times.
-# Weak keys: a catalog that goes away takes its entries with it.
-_OUTPUT_TYPES: weakref.WeakKeyDictionary[Tool, dict[tuple[str, ...], tuple[bool, frozenset[str]]]] = (
-    weakref.WeakKeyDictionary()
-)
-_INPUT_TYPES: weakref.WeakKeyDictionary[Tool, dict[str, frozenset[str]]] = weakref.WeakKeyDictionary()
+# Memoised per tool (``Tool.schema_facts``): a plans folder asks the same few questions thousands of times.
 
 
 def _output_types(tool: Tool, path: tuple[str, ...]) -> tuple[bool, frozenset[str]]:
     """Whether ``path`` can exist in the tool's output, and the JSON types found there (empty: unknown)."""
-    cache = _OUTPUT_TYPES.setdefault(tool, {})
-    if path not in cache:
+    facts = tool.schema_facts
+    found = facts.get(("output", path))
+    if found is None:
         exists, sub = schema_at(tool.output_schema, path)
-        cache[path] = (exists, frozenset(_types(sub)) if sub is not None else frozenset())
-    return cache[path]
+        found = facts[("output", path)] = (exists, frozenset(_types(sub)) if sub is not None else frozenset())
+    return found  # type: ignore[no-any-return]
 
 
 def _input_types(tool: Tool, key: str) -> frozenset[str]:
-    cache = _INPUT_TYPES.setdefault(tool, {})
-    if key not in cache:
-        cache[key] = frozenset(_types(tool.input_schema.get("properties", {}).get(key, {})))
-    return cache[key]
+    facts = tool.schema_facts
+    found = facts.get(("input", key))
+    if found is None:
+        found = facts[("input", key)] = frozenset(_types(tool.input_schema.get("properties", {}).get(key, {})))
+    return found  # type: ignore[no-any-return]
+
+
+def _fits(tool: Tool, key: str, have: frozenset[str]) -> bool:
+    """Whether a reference producing ``have`` may feed argument ``key`` (unknown types fit)."""
+    facts = tool.schema_facts
+    found = facts.get(("fits", key, have))
+    if found is None:
+        want = _input_types(tool, key)
+        found = facts[("fits", key, have)] = not want or _compatible(have, want)
+    return found  # type: ignore[no-any-return]
+
+
+def _arg_names(tool: Tool) -> tuple[frozenset[str], bool, frozenset[str]]:
+    """The declared argument names, whether the schema refuses others, and the catalog-fixed names."""
+    facts = tool.schema_facts
+    found = facts.get("args")
+    if found is None:
+        schema = tool.input_schema
+        fixed = frozenset(tool.fixed) if isinstance(tool, OperatorTool) else frozenset()
+        found = facts["args"] = (
+            frozenset(schema.get("properties", {})),
+            schema.get("additionalProperties") is False,
+            fixed,
+        )
+    return found  # type: ignore[no-any-return]
 
 
 def _types(schema: dict[str, Any]) -> set[str]:

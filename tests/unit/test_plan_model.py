@@ -100,6 +100,32 @@ def test_hash_equals_plan_hash_of_the_dump() -> None:
     assert plan.hash == plan_hash(plan.model_dump(mode="json"))
 
 
+def test_hash_of_a_known_plan_is_pinned() -> None:
+    """Stored hashes (DAG docs, ledgers, memory, parent plans) must survive an upgrade of this package."""
+    data = diamond()
+    data["provenance"].update(
+        created_at="2026-11-27T20:30:00.123456+02:00", model="claude-x", usage={"input_tokens": 5}
+    )
+    assert _hash(data) == "sha256:c95a39bd690d325f5e25b73a6fce6dbb8dc31c32d8d216f4f4f150b9480b56ff"
+
+
+def test_hash_tells_values_apart_that_json_mode_would_merge() -> None:
+    """NaN, infinity and null are different arguments (a model answer may hold NaN): different hashes."""
+    hashes = set()
+    for value in (None, float("nan"), float("inf"), float("-inf")):
+        data = diamond()
+        data["steps"][0]["args"]["limit"] = value
+        hashes.add(_hash(data))
+    assert len(hashes) == 4
+
+
+def test_canonical_bytes_hold_the_arguments_verbatim() -> None:
+    plan = Plan.model_validate(diamond())
+    text = plan.canonical_bytes().decode()
+    for step in plan.steps:
+        assert json.dumps(step.args, sort_keys=True, separators=(",", ":"), ensure_ascii=False) in text
+
+
 CHANGES = {
     "id": lambda d: d.update(id="diamond2"),
     "goal": lambda d: d.update(goal=d["goal"] + "!"),

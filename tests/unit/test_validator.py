@@ -691,3 +691,30 @@ def test_thousand_step_plan_validates(shape: str) -> None:
     assert result.ok, result.issues[:3]
     assert result.plan is not None and len(result.plan.steps) == 1000
     assert time.perf_counter() - started < 10  # loose: benchmarks measure this properly
+
+
+def test_result_carries_the_plan_hash_only_when_valid() -> None:
+    good = validate_plan(diamond(), CATALOG)
+    assert good.ok and good.plan is not None
+    assert good.plan_hash == good.plan.hash
+    bad = diamond()
+    bad["steps"][0]["tool"] = "no_such_tool"
+    assert validate_plan(bad, CATALOG).plan_hash is None
+
+
+def test_size_limit_is_per_step_even_when_the_whole_plan_is_over_it() -> None:
+    """The whole-plan encoding is only a shortcut: over the limit, each step is measured alone."""
+    steps = [S(f"load{i}", args={"source": "x" * 60}) for i in range(5)]
+    limits = PlanLimits(max_arg_bytes=100)
+    assert validate_plan(build_plan(*steps), CATALOG, limits=limits).ok
+    steps.append(S("big", args={"source": "x" * 120}))
+    issues = validate_plan(build_plan(*steps), CATALOG, limits=limits).issues
+    assert [(i.code, i.step_id) for i in issues] == [(Code.ARGUMENT_TOO_LARGE, "big")]
+
+
+def test_shape_limits_apply_to_small_plans_under_small_limits() -> None:
+    """Shape checks are skipped only when a plan is too small to break any limit."""
+    plan = build_plan(S("a"), S("b", depends_on=["a"]))
+    assert validate_plan(plan, CATALOG, limits=PlanLimits(max_depth=2)).ok
+    issues = validate_plan(plan, CATALOG, limits=PlanLimits(max_depth=1)).issues
+    assert [i.code for i in issues] == [Code.DEPTH_EXCEEDED]
