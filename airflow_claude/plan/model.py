@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from airflow_claude.fingerprint import canonical_json, digest_of, sha256_of
+from airflow_claude.fingerprint import digest_of, json_encoder, sha256_of
 
 SCHEMA_VERSION = "1"
 
@@ -89,13 +89,24 @@ class Plan(_Strict):
     def canonical_bytes(self) -> bytes:
         """The plan's canonical JSON, UTF-8: what :attr:`hash` is taken of.
 
-        Step arguments are encoded as given (pydantic's JSON mode would turn NaN into null and
-        rewrite keys that are not Unicode, so two different plans could share a hash); only the
-        provenance, which holds a datetime, goes through the JSON mode.
+        The same text as ``canonical_json`` of ``model_dump()`` with the provenance in JSON mode
+        (a test keeps them equal), encoded straight from the model's fields without building
+        that dump. Step arguments are encoded as given: pydantic's JSON mode would turn NaN into
+        null and rewrite keys that are not Unicode, so two different plans could share a hash.
         """
-        data = self.model_dump(exclude={"provenance"})
-        data["provenance"] = self.provenance.model_dump(mode="json")
-        return canonical_json(data).encode()
+        return _PLAN_JSON(self).encode()
+
+
+def _plan_part(value: Any) -> Any:
+    """The canonical encoder's view of a model inside a plan: its fields, or JSON mode for provenance."""
+    if isinstance(value, Provenance):
+        return value.model_dump(mode="json")  # created_at: the ISO text pydantic gives
+    if isinstance(value, _Strict):
+        return value.__dict__  # exactly the model's fields (extra="forbid", no private attributes)
+    return str(value)  # as canonical_json does
+
+
+_PLAN_JSON = json_encoder(",", ":", default=_plan_part)
 
 
 def plan_hash(data: dict[str, Any]) -> str:

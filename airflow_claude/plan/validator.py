@@ -517,16 +517,16 @@ class _Checker:
             )
 
     def _check_args(self, sid: str, index: int, args: dict[str, Any], tool: Tool, ref_keys: set[str]) -> None:
-        if isinstance(tool, OperatorTool):
-            for key in sorted(set(args) & set(tool.fixed)):
+        props, closed, fixed = _arg_names(tool)
+        if fixed and not fixed.isdisjoint(args):
+            for key in sorted(fixed.intersection(args)):
                 self.add(
                     Code.FIXED_ARGUMENT,
                     f"argument '{key}' of tool '{tool.name}' is fixed by the catalog and cannot be set by a plan",
                     step_id=sid,
                     path=f"$.steps[{index}].args.{key}",
                 )
-        props, closed, fixed = _arg_names(tool)
-        if closed and ref_keys:
+        if closed and ref_keys and not ref_keys <= props:
             for key in sorted(ref_keys - props - fixed - {""}):
                 # the schema check below skips reference-holding arguments, so vet their names here
                 self.add(

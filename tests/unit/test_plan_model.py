@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from shop import diamond
 
 import airflow_claude.plan as plan_pkg
+from airflow_claude.fingerprint import canonical_json
 from airflow_claude.plan import Plan, Step, plan_hash, plan_json_schema
 
 SCHEMA_FILE = Path(plan_pkg.__file__).parent / "plan.schema.json"
@@ -117,6 +118,17 @@ def test_hash_tells_values_apart_that_json_mode_would_merge() -> None:
         data["steps"][0]["args"]["limit"] = value
         hashes.add(_hash(data))
     assert len(hashes) == 4
+
+
+def test_canonical_bytes_are_the_canonical_json_of_the_dump() -> None:
+    data = diamond()
+    data["provenance"].update(created_at="2026-11-27T20:30:00Z", usage={"input_tokens": 5}, request_ids=["r1"])
+    data["steps"][0].update(retries=1, timeout_seconds=5, description="é \u2028")
+    data["schedule"] = "@daily"
+    for plan in (Plan.model_validate(diamond()), Plan.model_validate(data)):
+        dump = plan.model_dump()
+        dump["provenance"] = plan.provenance.model_dump(mode="json")
+        assert plan.canonical_bytes() == canonical_json(dump).encode()
 
 
 def test_canonical_bytes_hold_the_arguments_verbatim() -> None:
