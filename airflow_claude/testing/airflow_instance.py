@@ -196,6 +196,28 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
+def exit_cleanly_on_sigterm() -> bool:
+    """Make SIGTERM stop the program like Ctrl-C, so ``finally`` blocks and atexit stop our Airflow.
+
+    Python's default SIGTERM ends the process at once: a test run stopped by ``timeout`` or
+    ``kill`` would leave every component running in its own process group. It raises
+    ``KeyboardInterrupt``, not ``SystemExit``: pytest reports a ``SystemExit`` in a test as a
+    failure and goes on to the next test, but stops the whole run on an interrupt. Installed
+    only from the main thread and only over the default handler (a handler someone set
+    stays); returns whether it was installed.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return False
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    return True
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum} (SIGTERM)")
+
+
 def _killpg(pgid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
@@ -621,6 +643,7 @@ class AirflowInstance:
         if not self._atexit_registered:
             atexit.register(self._atexit_stop)
             self._atexit_registered = True
+            exit_cleanly_on_sigterm()
         started_at = datetime.now(UTC)
         t0 = time.monotonic()
         try:
