@@ -211,15 +211,18 @@ class _Checker:
         encoded = _canonical_bytes(plan) if plan is not None and shallow else None
         if encoded is not None:
             self.plan_hash = digest_of(encoded)
-        sizes_fit = (encoded is not None and len(encoded) <= self.limits.max_arg_bytes) or self._all_args_fit(
-            [s["args"] for sid, (_, s) in steps.items() if sid in nesting], nesting
+        sizes_fit = shallow and (
+            (encoded is not None and len(encoded) <= self.limits.max_arg_bytes)
+            or self._all_args_fit([s["args"] for sid, (_, s) in steps.items() if sid in nesting])
         )
         catalog = self.catalog
         tools = {
             sid: catalog.get(s["tool"]) if isinstance(s.get("tool"), str) else None for sid, (_, s) in steps.items()
         }
         for sid, (index, step) in steps.items():
-            tool = self._check_tool(sid, index, step)
+            tool = tools[sid]
+            if tool is None:
+                self._unknown_tool(sid, index, step)
             shallow = self._check_step_limits(sid, index, step, tool, nesting.get(sid, 0), sizes_fit)
             args = step.get("args", {})
             if not isinstance(args, dict):
@@ -333,12 +336,9 @@ class _Checker:
                     hint="chain some of them with depends_on, or merge them into fewer steps",
                 )
 
-    def _check_tool(self, sid: str, index: int, step: dict[str, Any]) -> Tool | None:
+    def _unknown_tool(self, sid: str, index: int, step: dict[str, Any]) -> None:
         name = step.get("tool")
-        if not isinstance(name, str):
-            return None
-        tool = self.catalog.get(name)
-        if tool is None:
+        if isinstance(name, str):  # a tool that is not a string is the schema check's to report
             self.add(
                 Code.UNKNOWN_TOOL,
                 f"tool '{name}' is not in the catalog '{self.catalog.name}'",
@@ -346,16 +346,14 @@ class _Checker:
                 path=f"$.steps[{index}].tool",
                 hint=did_you_mean(name, self.catalog) or choices_hint(list(self.catalog)),
             )
-        return tool
 
-    def _all_args_fit(self, every_args: list[dict[str, Any]], nesting: dict[str, int]) -> bool:
+    def _all_args_fit(self, every_args: list[dict[str, Any]]) -> bool:
         """True when all steps' arguments together fit the per-step size limit, so each one does.
 
-        One encoding per plan instead of one per step; False (check each step) when it does not
-        fit, when any arguments nest too deeply to encode safely, or hold text that is not Unicode.
+        One encoding for the arguments of a plan too large to settle it with the whole plan's;
+        False (check each step) when they do not fit or hold text that is not Unicode. Only
+        called when no arguments nest too deeply to encode safely.
         """
-        if any(depth > self.limits.max_nesting for depth in nesting.values()):
-            return False
         try:
             return len(canonical_json(every_args).encode()) <= self.limits.max_arg_bytes
         except UnicodeEncodeError:
@@ -507,14 +505,13 @@ class _Checker:
         return ref_keys
 
     def _ref_type_mismatch(self, sid: str, path: str, text: str, tool: Tool, key: str, have: frozenset[str]) -> None:
-        want = _input_types(tool, key)
-        if want and not _compatible(have, want):
-            self.add(
-                Code.REFERENCE_TYPE_MISMATCH,
-                f"'{text}' produces {sorted(have)} but '{key}' of '{tool.name}' takes {sorted(want)}",
-                step_id=sid,
-                path=path,
-            )
+        want = _input_types(tool, key)  # _fits has found them incompatible
+        self.add(
+            Code.REFERENCE_TYPE_MISMATCH,
+            f"'{text}' produces {sorted(have)} but '{key}' of '{tool.name}' takes {sorted(want)}",
+            step_id=sid,
+            path=path,
+        )
 
     def _check_args(self, sid: str, index: int, args: dict[str, Any], tool: Tool, ref_keys: set[str]) -> None:
         props, closed, fixed = _arg_names(tool)
