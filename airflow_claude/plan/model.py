@@ -9,9 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 
 from airflow_claude.fingerprint import digest_of, json_encoder, sha256_of
+from airflow_claude.plan.params import PARAMS_JSON_SCHEMA
 
 SCHEMA_VERSION = "1"
 
@@ -54,12 +55,19 @@ class Provenance(_Strict):
     parent_plan_hash: str | None = Field(None, max_length=128)
 
 
+#: name -> JSON Schema (with ``default``, ``description``, ``title``); checked by ``plan/params.py``
+ParamDeclarations = Annotated[dict[str, dict[str, Any]], WithJsonSchema(PARAMS_JSON_SCHEMA)]
+
+
 class Step(_Strict):
-    """One call of one tool. ``args`` may hold references: ``{"$ref": "steps.<id>.output.<path>"}``."""
+    """One call of one tool. ``args`` may hold references (``steps.<id>.output...``, ``run.*``, ``params.*``)."""
 
     id: Identifier = Field(..., description="Unique within the plan; becomes the Airflow task id.")
     tool: str = Field(..., min_length=1, max_length=200, description="A tool name from the catalog.")
-    args: dict[str, Any] = Field(default_factory=dict, description="Arguments, checked by the tool's schema.")
+    args: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Arguments, checked by the tool's schema; a value may be a reference (see $defs/Reference).",
+    )
     depends_on: list[str] = Field(default_factory=list, description="Ids of steps that must finish first.")
     description: str = Field("", max_length=2000)
     # strict: a lax "9" or true would be coerced after the validator's limit checks saw a non-number
@@ -80,6 +88,10 @@ class Plan(_Strict):
         None, max_length=100, description="Cron expression or preset such as '@daily'; null = manual."
     )
     provenance: Provenance
+    params: ParamDeclarations = Field(
+        default_factory=dict,
+        description="Run parameters for {\"$ref\": \"params.<name>\"}; the compiled DAG's trigger form.",
+    )
 
     @property
     def hash(self) -> str:
@@ -101,6 +113,9 @@ def _plan_part(value: Any) -> Any:
     """The canonical encoder's view of a model inside a plan: its fields, or JSON mode for provenance."""
     if isinstance(value, Provenance):
         return value.model_dump(mode="json")  # created_at: the ISO text pydantic gives
+    if isinstance(value, Plan) and not value.params:
+        # a plan without params hashes as it did before params existed: stored hashes stay valid
+        return {k: v for k, v in value.__dict__.items() if k != "params"}
     if isinstance(value, _Strict):
         return value.__dict__  # exactly the model's fields (extra="forbid", no private attributes)
     return str(value)  # as canonical_json does
@@ -114,9 +129,30 @@ def plan_hash(data: dict[str, Any]) -> str:
     return sha256_of(data)
 
 
+def reference_json_schema() -> dict[str, Any]:
+    """The reference object: one ``$ref`` key naming a step output, a run field or a declared param."""
+    from airflow_claude.plan.params import PARAM_NAME_PATTERN
+    from airflow_claude.plan.run_fields import RUN_FIELDS
+
+    segment = r"(\.[A-Za-z0-9_-]{1,128})*"
+    pattern = (
+        rf"^(steps\.{ID_PATTERN[1:-1]}\.output{segment}"
+        rf"|run\.({'|'.join(sorted(RUN_FIELDS))})"
+        rf"|params\.{PARAM_NAME_PATTERN[1:-1]}{segment})$"
+    )
+    return {
+        "type": "object",
+        "description": "Replaced whole at run time: a step's output, a value of the run, or a declared param.",
+        "properties": {"$ref": {"type": "string", "pattern": pattern}},
+        "required": ["$ref"],
+        "additionalProperties": False,
+    }
+
+
 def plan_json_schema() -> dict[str, Any]:
-    """The published JSON Schema of the plan format (draft 2020-12)."""
+    """The published JSON Schema of the plan format (draft 2020-12), with the reference form in ``$defs``."""
     schema = Plan.model_json_schema()
+    schema.setdefault("$defs", {})["Reference"] = reference_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = f"https://airflow-claude.dev/schemas/plan-v{SCHEMA_VERSION}.json"
     return schema

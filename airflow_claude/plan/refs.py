@@ -1,38 +1,64 @@
-"""References between steps: the one explicit form ``{"$ref": "steps.<step_id>.output[.<key>...]"}``.
+"""References: the one explicit form ``{"$ref": "<namespace>.<name>[.<key>...]"}``, never a template.
 
-A reference is a JSON object with exactly one key, ``$ref``. It is replaced, whole, by the
-value found at the path in the producing step's output. There is no string interpolation and
-no Jinja: a reference is data that the runtime resolves from the producer's XCom.
-Path segments are object keys or, for arrays, non-negative integers (``steps.q.output.rows.0``).
+A reference is a JSON object with exactly one key, ``$ref``. It is replaced, whole, at run time
+by the value it names. There is no string interpolation and no Jinja. The namespaces are a
+closed set:
+
+- ``steps.<step_id>.output[.<key>...]``: a producing step's output (from its XCom);
+- ``run.<field>``: a value of the DAG run (data interval, logical date, run id: ``run_fields.py``);
+- ``params.<name>[.<key>...]``: a parameter the plan declares (the trigger form's value).
+
+Anything else (``conn``, ``var``, ``macros``, ``ti``...) is refused: a reference can never reach a
+connection, a variable or Airflow's template context. Path segments are object keys or, for
+arrays, non-negative integers (``steps.q.output.rows.0``).
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_claude.errors import Code, choices_hint, did_you_mean
+from airflow_claude.plan.params import PARAM_NAME_PATTERN
+from airflow_claude.plan.run_fields import RUN_FIELDS
+
 REF_KEY = "$ref"
+NAMESPACES = ("steps", "run", "params")
 _SEGMENT = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+_PARAM = re.compile(PARAM_NAME_PATTERN)
+_TEMPLATE = re.compile(r"\{\{|\}\}|\{%|%\}|\{#|#\}")
 
 
 @dataclass(frozen=True)
 class Ref:
-    """A parsed reference: the producing step and the path inside its output."""
+    """A parsed reference: its namespace, the name in it (step id, run field, param) and a path."""
 
-    step_id: str
-    path: tuple[str, ...]
+    namespace: str
+    name: str
+    path: tuple[str, ...] = ()
+
+    @property
+    def step_id(self) -> str:
+        """The producing step (for ``steps`` references)."""
+        return self.name
 
     @property
     def text(self) -> str:
-        return ".".join(("steps", self.step_id, "output", *self.path))
+        head = ("steps", self.name, "output") if self.namespace == "steps" else (self.namespace, self.name)
+        return ".".join((*head, *self.path))
 
 
 class RefSyntaxError(ValueError):
-    """A ``$ref`` object that does not follow the one allowed form."""
+    """A ``$ref`` object that does not follow the allowed forms; ``code`` says which rule it breaks."""
+
+    def __init__(self, message: str, code: str = Code.MALFORMED_REFERENCE, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.hint = hint
 
 
 def is_ref(value: Any) -> bool:
@@ -41,7 +67,7 @@ def is_ref(value: Any) -> bool:
 
 
 def parse_ref(value: dict[str, Any]) -> Ref:
-    """Parse ``{"$ref": "steps.x.output.a.b"}``; raise :class:`RefSyntaxError` with the reason."""
+    """Parse ``{"$ref": "steps.x.output.a.b"}`` (or ``run.*``, ``params.*``); raise :class:`RefSyntaxError`."""
     if len(value) != 1:
         extra = sorted(k for k in value if k != REF_KEY)
         raise RefSyntaxError(f"a reference object must have only the '$ref' key, found also {extra}")
@@ -53,18 +79,68 @@ def parse_ref(value: dict[str, Any]) -> Ref:
 
 
 _CACHED_REF_CHARS = 256
+_FORMS = "'steps.<step_id>.output[.<key>...]', 'run.<field>' or 'params.<name>[.<key>...]'"
 
 
 def _parse_ref_text(text: str) -> Ref:
+    if _TEMPLATE.search(text):
+        raise RefSyntaxError(
+            f"'{text}' holds template syntax; a reference is never rendered",
+            Code.REFERENCE_TEMPLATE,
+            "name the value directly, e.g. {\"$ref\": \"run.data_interval_start_ds\"}",
+        )
     parts = text.split(".")
-    if len(parts) < 3 or parts[0] != "steps" or parts[2] != "output":
+    namespace = parts[0]
+    if namespace == "steps":
+        return _steps_ref(text, parts)
+    if namespace == "run":
+        return _run_ref(text, parts)
+    if namespace == "params":
+        return _params_ref(text, parts)
+    raise RefSyntaxError(
+        f"'{namespace}' in '{text}' is not a reference namespace: references reach only steps, run and params, "
+        "never connections, variables or Airflow's template context",
+        Code.REFERENCE_FORBIDDEN_NAMESPACE,
+        f"write {_FORMS}",
+    )
+
+
+def _steps_ref(text: str, parts: list[str]) -> Ref:
+    if len(parts) < 3 or parts[2] != "output":
         raise RefSyntaxError(f"'{text}' is not of the form 'steps.<step_id>.output[.<key>...]'")
     if not _ID.fullmatch(parts[1]):  # fullmatch: '$' alone also matches before a final newline
         raise RefSyntaxError(f"'{parts[1]}' in '{text}' is not a valid step id")
-    for segment in parts[3:]:
+    return Ref("steps", parts[1], _segments(text, parts[3:]))
+
+
+def _run_ref(text: str, parts: list[str]) -> Ref:
+    field = parts[1] if len(parts) > 1 else ""
+    if field not in RUN_FIELDS:
+        raise RefSyntaxError(
+            f"'{text}': '{field}' is not a run field",
+            Code.REFERENCE_UNKNOWN_RUN_FIELD,
+            did_you_mean(field, RUN_FIELDS) or choices_hint(sorted(RUN_FIELDS)),
+        )
+    if len(parts) > 2:
+        raise RefSyntaxError(
+            f"'{text}': run.{field} is a {RUN_FIELDS[field].schema['type']}, it has no '{'.'.join(parts[2:])}'",
+            Code.REFERENCE_INTO_SCALAR,
+            f"use {{\"$ref\": \"run.{field}\"}} whole",
+        )
+    return Ref("run", field)
+
+
+def _params_ref(text: str, parts: list[str]) -> Ref:
+    if len(parts) < 2 or not _PARAM.fullmatch(parts[1]):
+        raise RefSyntaxError(f"'{text}' is not of the form 'params.<name>[.<key>...]' with a valid param name")
+    return Ref("params", parts[1], _segments(text, parts[2:]))
+
+
+def _segments(text: str, segments: list[str]) -> tuple[str, ...]:
+    for segment in segments:
         if not _SEGMENT.fullmatch(segment):
             raise RefSyntaxError(f"path segment '{segment}' in '{text}' is empty or has forbidden characters")
-    return Ref(step_id=parts[1], path=tuple(parts[3:]))
+    return tuple(segments)
 
 
 _parse_ref_cached = functools.lru_cache(maxsize=4096)(_parse_ref_text)  # a Ref is immutable: safe to share
@@ -89,14 +165,15 @@ def contains_ref(value: Any) -> bool:
     return next(iter_refs(value), None) is not None
 
 
-def lookup(output: Any, ref: Ref) -> Any:
-    """Walk ``ref.path`` through a producer's output; KeyError/IndexError name the missing segment."""
-    current = output
+def lookup(base: Any, ref: Ref) -> Any:
+    """Walk ``ref.path`` through the referenced value; KeyError/IndexError name the missing segment."""
+    current = base
+    what = "output" if ref.namespace == "steps" else "value"
     for depth, segment in enumerate(ref.path):
-        where = ".".join(("steps", ref.step_id, "output", *ref.path[: depth + 1]))
+        where = Ref(ref.namespace, ref.name, ref.path[: depth + 1]).text
         if isinstance(current, dict):
             if segment not in current:
-                raise KeyError(f"{where}: key '{segment}' not in the output (keys: {sorted(current)[:20]})")
+                raise KeyError(f"{where}: key '{segment}' not in the {what} (keys: {sorted(current)[:20]})")
             current = current[segment]
         elif isinstance(current, list):
             if not segment.isdigit() or int(segment) >= len(current):
@@ -107,15 +184,25 @@ def lookup(output: Any, ref: Ref) -> Any:
     return current
 
 
-def resolve_refs(value: Any, outputs: dict[str, Any]) -> Any:
-    """Return ``value`` with every reference replaced by the producer's output at its path."""
+def resolve_refs(
+    value: Any,
+    outputs: Mapping[str, Any],
+    run: Mapping[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None,
+) -> Any:
+    """Return ``value`` with every reference replaced: step outputs, run values and params by name."""
     if isinstance(value, dict):
         if REF_KEY in value:
             ref = parse_ref(value)
-            return lookup(outputs[ref.step_id], ref)
-        return {k: resolve_refs(v, outputs) for k, v in value.items()}
+            if ref.namespace == "steps":
+                return lookup(outputs[ref.name], ref)
+            source = run if ref.namespace == "run" else params
+            if source is None or ref.name not in source:
+                raise KeyError(f"{ref.text}: no value for '{ref.name}' in this run")
+            return lookup(source[ref.name], ref)
+        return {k: resolve_refs(v, outputs, run, params) for k, v in value.items()}
     if isinstance(value, list):
-        return [resolve_refs(v, outputs) for v in value]
+        return [resolve_refs(v, outputs, run, params) for v in value]
     return value
 
 

@@ -20,7 +20,9 @@ from airflow_claude.errors import Code, PlanIssue, PlanValidationError, choices_
 from airflow_claude.fingerprint import canonical_json, digest_of
 from airflow_claude.plan.limits import DEFAULT_LIMITS, PlanLimits
 from airflow_claude.plan.model import ID_PATTERN, SCHEMA_VERSION, Plan, Provenance, Step
-from airflow_claude.plan.refs import REF_KEY, RefSyntaxError, contains_ref, iter_refs, parse_ref, schema_at
+from airflow_claude.plan.params import param_issues, param_schema, param_types
+from airflow_claude.plan.refs import REF_KEY, Ref, RefSyntaxError, contains_ref, iter_refs, parse_ref, schema_at
+from airflow_claude.plan.run_fields import RUN_FIELDS
 
 if TYPE_CHECKING:
     from airflow_claude.catalog.catalog import Catalog
@@ -35,6 +37,7 @@ _FIELDS = {
     "provenance": set(Provenance.model_fields),
 }
 _ID_KEYS = {"id"}
+_RUN_TYPES = {name: frozenset({field.schema["type"]}) for name, field in RUN_FIELDS.items()}
 _TYPE_ERRORS = {
     "string_type",
     "int_type",
@@ -127,6 +130,8 @@ class _Checker:
             )
             return None
         plan = self._check_model(data)
+        for issue in param_issues(data.get("params"), scheduled=isinstance(data.get("schedule"), str)):
+            self.add(issue.code, issue.message, path=issue.path, hint=issue.hint)
         if isinstance(steps, list):
             self._check_steps(steps, plan)
         self._check_schedule(data.get("schedule"))
@@ -443,11 +448,11 @@ class _Checker:
                     ref = parse_ref(obj)
                 except RefSyntaxError as exc:
                     self.add(
-                        Code.MALFORMED_REFERENCE,
+                        exc.code,
                         str(exc),
                         step_id=sid,
                         path=path,
-                        hint='write {"$ref": "steps.<step_id>.output.<key>"}',
+                        hint=exc.hint or 'write {"$ref": "steps.<step_id>.output.<key>"}',
                     )
                     continue
                 if allowed is not None and key not in allowed:
@@ -459,6 +464,11 @@ class _Checker:
                         path=path,
                         hint=_referenceable_hint(tool, allowed),
                     )
+                    continue
+                if ref.namespace != "steps":
+                    produced = self._context_ref_types(sid, path, ref)
+                    if produced and obj is value and tool is not None and not _fits(tool, key, produced):
+                        self._ref_type_mismatch(sid, path, ref.text, tool, key, produced)
                     continue
                 if ref.step_id not in steps:
                     self.add(
@@ -503,6 +513,35 @@ class _Checker:
                 if obj is value and tool is not None and produced and not _fits(tool, key, produced):
                     self._ref_type_mismatch(sid, path, ref.text, tool, key, produced)
         return ref_keys
+
+    def _context_ref_types(self, sid: str, path: str, ref: Ref) -> frozenset[str] | None:
+        """The JSON types a ``run`` or ``params`` reference gives (empty: unknown); None after an issue."""
+        if ref.namespace == "run":
+            return _RUN_TYPES[ref.name]
+        declared = self.data.get("params")
+        spec = declared.get(ref.name) if isinstance(declared, dict) else None
+        if not isinstance(spec, dict):
+            names = sorted(declared) if isinstance(declared, dict) else []
+            self.add(
+                Code.PARAM_NOT_DECLARED,
+                f"'{ref.text}' refers to param '{ref.name}', which the plan does not declare",
+                step_id=sid,
+                path=path,
+                hint=did_you_mean(ref.name, names) or f"declare it under $.params.{ref.name}",
+            )
+            return None
+        if not ref.path:
+            return param_types(spec)
+        exists, sub = schema_at(param_schema(spec), ref.path)
+        if not exists:
+            self.add(
+                Code.REFERENCE_BAD_PATH,
+                f"'{ref.text}': param '{ref.name}' has no '{'.'.join(ref.path)}'",
+                step_id=sid,
+                path=path,
+            )
+            return None
+        return frozenset(_types(sub)) if sub is not None else frozenset()
 
     def _ref_type_mismatch(self, sid: str, path: str, text: str, tool: Tool, key: str, have: frozenset[str]) -> None:
         want = _input_types(tool, key)  # _fits has found them incompatible

@@ -36,7 +36,7 @@ def compensation_args(comp: Compensation, step_id: str, args: dict[str, Any], ou
             if kind == "args":
                 derived[param] = args[path]
             else:
-                derived[param] = lookup(output, Ref(step_id, tuple(path.split(".")) if path else ()))
+                derived[param] = lookup(output, Ref("steps", step_id, tuple(path.split(".")) if path else ()))
         except (KeyError, IndexError) as exc:
             raise StepError(f"cannot derive compensation argument {param!r} from {source!r}: {exc}") from exc
     return derived
@@ -97,7 +97,7 @@ class CompensateStepOperator(BaseOperator):
             raise AirflowSkipException(f"step '{self.step_id}' did not finish: it has no effect to undo")
         assert self.tool.compensation is not None
         output = ti.xcom_pull(task_ids=self.step_id, key="return_value")
-        args = resolve_args(self.step_args, ti)
+        args = resolve_args(self.step_args, context)
         undo_tool = self.catalog[self.tool.compensation.tool]
         derived = compensation_args(self.tool.compensation, self.step_id, args, output)
         identity = StepIdentity(

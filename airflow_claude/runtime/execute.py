@@ -27,7 +27,7 @@ from airflow_claude.runtime.provenance import (
     idempotency_key,
     provenance_record,
 )
-from airflow_claude.runtime.resolve import resolve_with
+from airflow_claude.runtime.resolve import RunScope, resolve_with, run_refs_used
 
 OutputFetcher = Callable[[str], Any]
 
@@ -40,13 +40,19 @@ def run_step(
     *,
     fetch_output: OutputFetcher,
     log: Any,
+    scope: RunScope | None = None,
 ) -> Any:
-    """Run ``tool`` for one step and return its (masked, JSON-ready) output."""
+    """Run ``tool`` for one step and return its (masked, JSON-ready) output.
+
+    ``scope`` holds what ``run.*`` and ``params.*`` references resolve to (default: the run's own).
+    """
     ti = context["ti"]
     dag_id, run_id, try_number, step_id = ti.dag_id, ti.run_id, ti.try_number, identity.step_id
     base = {"dag_id": dag_id, "run_id": run_id, "plan_id": identity.plan_id, "step_id": step_id}
     try:
-        args = resolve_with(raw_args, fetch_output)
+        scope = scope or RunScope.of(context)
+        args = resolve_with(raw_args, fetch_output, scope)
+        run_refs = redact_value(run_refs_used(raw_args, scope))
         check_schema(tool.input_validator, args, f"step '{step_id}': tool '{tool.name}' arguments")
     except StepError as exc:
         emit(log, "step.failed", **base, error=str(exc), retryable=False, try_number=try_number)
@@ -57,7 +63,13 @@ def run_step(
     if done:  # an earlier try finished the tool call: never perform its effect twice
         emit(log, "step.replayed", **base, tool=tool.name, try_number=try_number, idempotency_key=key)
         stamp = provenance_record(
-            identity, dag_id=dag_id, run_id=run_id, try_number=try_number, key=key, args_fingerprint=sha256_of(args)
+            identity,
+            dag_id=dag_id,
+            run_id=run_id,
+            try_number=try_number,
+            key=key,
+            args_fingerprint=sha256_of(args),
+            run_values=run_refs,
         )
         ti.xcom_push(key=PROVENANCE_XCOM_KEY, value=stamp)
         return recorded
@@ -105,7 +117,13 @@ def run_step(
     if breaker is not None:
         breaker.record_success()
     stamp = provenance_record(
-        identity, dag_id=dag_id, run_id=run_id, try_number=try_number, key=key, args_fingerprint=sha256_of(args)
+        identity,
+        dag_id=dag_id,
+        run_id=run_id,
+        try_number=try_number,
+        key=key,
+        args_fingerprint=sha256_of(args),
+        run_values=run_refs,
     )
     ti.xcom_push(key=PROVENANCE_XCOM_KEY, value=stamp)
     emit(

@@ -16,6 +16,7 @@ from airflow.sdk.definitions._internal.templater import LiteralValue
 from airflow_claude.catalog.tool import OperatorTool
 from airflow_claude.fingerprint import sha256_of
 from airflow_claude.observability.records import emit
+from airflow_claude.observability.redaction import redact_value
 from airflow_claude.plan.model import Step
 from airflow_claude.plan.refs import contains_ref
 from airflow_claude.runtime.provenance import (
@@ -24,7 +25,7 @@ from airflow_claude.runtime.provenance import (
     idempotency_key,
     provenance_record,
 )
-from airflow_claude.runtime.resolve import StepRefValue
+from airflow_claude.runtime.resolve import RunScope, StepRefValue, run_refs_used
 
 
 def build_operator_task(tool: OperatorTool, step: Step, identity: StepIdentity, **task_kwargs: Any) -> Any:
@@ -39,7 +40,7 @@ def build_operator_task(tool: OperatorTool, step: Step, identity: StepIdentity, 
             kwargs[name] = LiteralValue(value)
         else:
             kwargs[name] = value  # not a template field: Airflow never renders it
-    hooks = _StepHooks(identity, tuple(step.args))
+    hooks = _StepHooks(identity, tuple(step.args), {k: v for k, v in step.args.items() if contains_ref(v)})
     return tool.operator_class(
         **dict(tool.fixed), **kwargs, pre_execute=hooks.before, post_execute=hooks.after, **task_kwargs
     )
@@ -48,9 +49,10 @@ def build_operator_task(tool: OperatorTool, step: Step, identity: StepIdentity, 
 class _StepHooks:
     """Records and provenance for an operator step, computed from its rendered arguments."""
 
-    def __init__(self, identity: StepIdentity, arg_names: tuple[str, ...]) -> None:
+    def __init__(self, identity: StepIdentity, arg_names: tuple[str, ...], ref_args: dict[str, Any]) -> None:
         self.identity = identity
         self.arg_names = arg_names
+        self.ref_args = ref_args  # the arguments holding references, as the plan wrote them
         self.started = 0.0
 
     def _args(self, context: Any) -> dict[str, Any]:
@@ -86,6 +88,7 @@ class _StepHooks:
             try_number=ti.try_number,
             key=key,
             args_fingerprint=sha256_of(args),
+            run_values=redact_value(run_refs_used(self.ref_args, RunScope.of(context))),
         )
         ti.xcom_push(key=PROVENANCE_XCOM_KEY, value=stamp)
         emit(

@@ -40,9 +40,19 @@ def idempotency_key(dag_id: str, run_id: str, step_id: str, args: Any) -> str:
 
 
 def provenance_record(
-    identity: StepIdentity, *, dag_id: str, run_id: str, try_number: int, key: str, args_fingerprint: str
+    identity: StepIdentity,
+    *,
+    dag_id: str,
+    run_id: str,
+    try_number: int,
+    key: str,
+    args_fingerprint: str,
+    run_values: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The stamp pushed beside each result (XCom key :data:`PROVENANCE_XCOM_KEY`)."""
+    """The stamp pushed beside each result (XCom key :data:`PROVENANCE_XCOM_KEY`).
+
+    ``run_values``: what the step's ``run.*`` and ``params.*`` references resolved to, by reference.
+    """
     return {
         **identity.to_dict(),
         "dag_id": dag_id,
@@ -50,4 +60,5 @@ def provenance_record(
         "try_number": try_number,
         "idempotency_key": key,
         "args_fingerprint": args_fingerprint,
+        "run_values": run_values or {},
     }

@@ -98,7 +98,10 @@ def test_hash_ignores_key_order_and_formatting() -> None:
 
 def test_hash_equals_plan_hash_of_the_dump() -> None:
     plan = Plan.model_validate(diamond())
-    assert plan.hash == plan_hash(plan.model_dump(mode="json"))
+    assert plan.hash == plan_hash(plan.model_dump(mode="json", exclude={"params"}))  # no params: not hashed
+    with_params = Plan.model_validate({**diamond(), "params": {"region": {"type": "string", "default": "emea"}}})
+    assert with_params.hash == plan_hash(with_params.model_dump(mode="json"))
+    assert with_params.hash != plan.hash
 
 
 def test_hash_of_a_known_plan_is_pinned() -> None:
@@ -125,8 +128,9 @@ def test_canonical_bytes_are_the_canonical_json_of_the_dump() -> None:
     data["provenance"].update(created_at="2026-11-27T20:30:00Z", usage={"input_tokens": 5}, request_ids=["r1"])
     data["steps"][0].update(retries=1, timeout_seconds=5, description="é \u2028")
     data["schedule"] = "@daily"
-    for plan in (Plan.model_validate(diamond()), Plan.model_validate(data)):
-        dump = plan.model_dump()
+    with_params = {**data, "params": {"n": {"type": "integer", "default": 3, "minimum": 1}}}
+    for plan in (Plan.model_validate(diamond()), Plan.model_validate(data), Plan.model_validate(with_params)):
+        dump = plan.model_dump(exclude=None if plan.params else {"params"})
         dump["provenance"] = plan.provenance.model_dump(mode="json")
         assert plan.canonical_bytes() == canonical_json(dump).encode()
 
