@@ -46,7 +46,7 @@ from typing import Any
 from _plans import write_plans
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.python import PythonOperator
-from airflow.sdk import DAG, TaskGroup, TriggerRule
+from airflow.sdk import DAG, CronDataIntervalTimetable, TaskGroup, TriggerRule
 from airflow.sdk.definitions._internal.contextmanager import DagContext
 
 from airflow_claude.catalog.catalog import Catalog
@@ -211,7 +211,8 @@ def run_baseline(folder: Path, catalog: Catalog) -> dict[str, DAG]:
 def build_baseline_dag(data: dict[str, Any], catalog: Catalog, *, saga: bool = False) -> DAG:
     with DAG(
         dag_id=data["id"],
-        schedule=data.get("schedule"),
+        # a data pipeline written by hand schedules data intervals, as the factory does
+        schedule=CronDataIntervalTimetable(data["schedule"], timezone="UTC") if data.get("schedule") else None,
         start_date=DEFAULT_START_DATE,
         catchup=False,
         description=data["goal"],

@@ -21,9 +21,10 @@ from airflow_claude.automation.tasks import (
     StepRetryPolicy,
     UndoPlanStepOperator,
     UndoStepsOperator,
+    register_automation,
 )
 from airflow_claude.catalog.catalog import Catalog
-from airflow_claude.factory.build import DEFAULT_START_DATE, TAG
+from airflow_claude.factory.build import DEFAULT_START_DATE, TAG, data_interval_schedule
 from airflow_claude.planner.calls import CallPolicy
 from airflow_claude.planner.pricing import PriceTable
 
@@ -78,6 +79,7 @@ def claude_automation(
         prices=prices or PriceTable(),
         call_policy=call_policy or CallPolicy(),
     )
+    register_automation(automation)  # tasks carry its id, not the object: the serialized DAG stays plain data
     goal_param = Param(
         goal or "",
         type="string",
@@ -130,7 +132,7 @@ def claude_automation(
     step_timeout = max((t.max_timeout_seconds or 0 for t in catalog.values()), default=0) or None
     with DAG(
         dag_id=dag_id,
-        schedule=schedule,
+        schedule=data_interval_schedule(schedule),
         start_date=start_date,
         catchup=False,
         max_active_runs=4,
@@ -145,21 +147,21 @@ def claude_automation(
             with TaskGroup(group_id=automation.group(r), tooltip=f"plan, approve, act, review (round {r})"):
                 plan = PlanRoundOperator(
                     task_id="plan",
-                    automation=automation,
+                    automation_id=automation.dag_id,
                     round_number=r,
                     **model_task,
                 )
-                approve = PlanApprovalOperator(task_id="approve", automation=automation, round_number=r)
-                commit = CommitPlanOperator(task_id="commit", automation=automation, round_number=r)
+                approve = PlanApprovalOperator(task_id="approve", automation_id=automation.dag_id, round_number=r)
+                commit = CommitPlanOperator(task_id="commit", automation_id=automation.dag_id, round_number=r)
                 plan >> approve >> commit
                 upstream: Any = commit
                 for k in range(1, settings.max_levels + 1):
                     feed = LevelStepsOperator(
-                        task_id=f"level_{k}_steps", automation=automation, round_number=r, level=k
+                        task_id=f"level_{k}_steps", automation_id=automation.dag_id, round_number=r, level=k
                     )
                     steps = RunPlanStepOperator.partial(
                         task_id=f"level_{k}",
-                        automation=automation,
+                        automation_id=automation.dag_id,
                         round_number=r,
                         retries=settings.max_step_retries,
                         retry_delay=settings.step_retry_delay,
@@ -174,7 +176,7 @@ def claude_automation(
                     upstream = steps
                 review = ReviewOperator(
                     task_id="review",
-                    automation=automation,
+                    automation_id=automation.dag_id,
                     round_number=r,
                     trigger_rule=TriggerRule.ALL_DONE,
                     **model_task,
@@ -185,21 +187,21 @@ def claude_automation(
                 previous_review >> plan
             previous_review = review
             reviews.append(review)
-        report = ReportOperator(task_id="report", automation=automation, trigger_rule=TriggerRule.ALL_DONE)
+        report = ReportOperator(task_id="report", automation_id=automation.dag_id, trigger_rule=TriggerRule.ALL_DONE)
         with TaskGroup(group_id="saga", tooltip="undo finished mutating steps when the run fails, newest first"):
             previous: Any = reviews
             for r in range(automation.rounds, 0, -1):
                 for k in range(settings.max_levels, 0, -1):
                     undo_feed = UndoStepsOperator(
                         task_id=f"r{r}_undo_level_{k}_steps",
-                        automation=automation,
+                        automation_id=automation.dag_id,
                         round_number=r,
                         level=k,
                         trigger_rule=TriggerRule.ALL_DONE,
                     )
                     undo = UndoPlanStepOperator.partial(
                         task_id=f"r{r}_undo_level_{k}",
-                        automation=automation,
+                        automation_id=automation.dag_id,
                         round_number=r,
                         retries=2,
                         retry_delay=settings.step_retry_delay,

@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 MEMORY_PREFIX = "airflow_claude_memory__"
+_PROMPT_KEYS = ("run_id", "data_interval_start", "data_interval_end", "goal", "verdict", "reason", "failed_steps")
 
 
 def memory_key(dag_id: str) -> str:
@@ -41,7 +42,7 @@ def memory_prompt(entries: list[dict[str, Any]], max_chars: int) -> str | None:
     used = 0
     for entry in reversed(entries):
         line = json.dumps(
-            {k: entry.get(k) for k in ("run_id", "goal", "verdict", "reason", "failed_steps")},
+            {k: entry.get(k) for k in _PROMPT_KEYS if k in entry},
             sort_keys=True,
             ensure_ascii=False,
         )

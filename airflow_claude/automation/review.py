@@ -11,10 +11,11 @@ from airflow_claude.fingerprint import canonical_json
 from airflow_claude.observability.redaction import redact_value
 
 REVIEW_TOOL = "submit_review"
-REVIEW_PROMPT_NAME = "review-v1"
+REVIEW_PROMPT_NAME = "review-v2"
 REVIEW_SYSTEM = """\
 You review one run of an Apache Airflow automation. Airflow executed a plan of tool calls; you
-see the goal, the plan and each step's status, attempts and (truncated) output or error.
+see the goal, the run (its data interval), the plan, and each step's status, attempts, the run
+values its references resolved to, and its (truncated) output or error.
 Decide:
 - "done": the goal is met (or met as well as the data allows; say what is missing).
 - "replan": the goal is not met but a different plan could meet it; say exactly what failed and
@@ -46,7 +47,7 @@ def step_summaries(
     for step in plan["steps"]:
         record = records.get(step["id"]) or {"status": "not_run"}
         entry: dict[str, Any] = {"id": step["id"], "tool": step["tool"], "status": record.get("status")}
-        for key in ("attempts", "duration_s"):
+        for key in ("attempts", "duration_s", "run_values"):
             if key in record:
                 entry[key] = record[key]
         if record.get("status") == "success":
@@ -58,10 +59,19 @@ def step_summaries(
 
 
 def review_request(
-    goal: str, plan: dict[str, Any], summaries: list[dict[str, Any]], *, model: str, max_tokens: int
+    goal: str,
+    plan: dict[str, Any],
+    summaries: list[dict[str, Any]],
+    *,
+    model: str,
+    max_tokens: int,
+    run: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """``run``: the run's data interval and ids, so the verdict is about this run's data."""
     steps = [{k: s.get(k) for k in ("id", "tool", "args", "depends_on")} for s in plan["steps"]]
     payload = {"goal": goal, "plan_id": plan["id"], "plan": redact_value(steps), "results": summaries}
+    if run:
+        payload["run"] = redact_value({k: v for k, v in run.items() if v is not None})
     return {
         "model": model,
         "max_tokens": max_tokens,

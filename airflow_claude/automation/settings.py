@@ -23,6 +23,11 @@ class AutomationSettings:
     429/529 answers queue the plan and review tasks instead of failing the run; terminal errors
     (refusal, spend limit, invalid plans after repairs, budget) fail at once.
 
+    ``review="on_failure"`` asks Claude for a verdict only when a step did not succeed; a round
+    whose steps all succeeded is ``done`` without a model call. With a plan cache, N good nights
+    then cost one model call in all (the first night's plan). The risk: a run whose steps succeed
+    on wrong or empty data is not looked at, so make a tool fail when the data must stop the run.
+
     The task graph is fixed when Airflow parses the DAG file, so ``max_levels`` (the longest
     chain of dependent steps) and ``max_parallel`` (steps side by side in one level) shape the
     DAG itself; a plan outside them is refused by the validator, and Claude is told so.
@@ -47,6 +52,7 @@ class AutomationSettings:
     claude_retry_delay: timedelta = timedelta(seconds=20)
     plan_max_tokens: int = 8192
     review_max_tokens: int = 2048
+    review: Literal["always", "on_failure"] = "always"
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_levels <= 20:

@@ -40,7 +40,10 @@ from airflow_claude.errors import StepError
 from airflow_claude.factory.docs import fenced
 from airflow_claude.fingerprint import canonical_json
 from airflow_claude.observability.records import emit
+from airflow_claude.observability.redaction import redact_value
 from airflow_claude.plan.model import Plan
+from airflow_claude.plan.params import param_values
+from airflow_claude.plan.run_fields import run_values_from_context
 from airflow_claude.plan.validator import validate_plan
 from airflow_claude.planner.cache import PlanCache
 from airflow_claude.planner.calls import CallPolicy, count_input_tokens, create_message
@@ -50,7 +53,7 @@ from airflow_claude.planner.pricing import PriceTable
 from airflow_claude.runtime.compensate import compensation_args
 from airflow_claude.runtime.execute import run_step
 from airflow_claude.runtime.provenance import StepIdentity
-from airflow_claude.runtime.resolve import resolve_with
+from airflow_claude.runtime.resolve import RunScope, resolve_with, run_refs_used
 
 STEP_RECORD_KEY = "step_record"
 OUTCOME_KEY = "outcome"
@@ -102,13 +105,35 @@ class Automation:
         return f"{base}_{hashlib.sha256(run_id.encode()).hexdigest()[:8]}_v{round_number}"
 
 
+_AUTOMATIONS: dict[str, Automation] = {}
+
+
+def register_automation(automation: Automation) -> None:
+    """Make ``automation`` findable by its DAG id in this process (the DAG file's parse registers it)."""
+    _AUTOMATIONS[automation.dag_id] = automation
+
+
+def automation_named(dag_id: str) -> Automation:
+    """The automation a task belongs to: tasks keep only its id, so their serialized form is plain data."""
+    try:
+        return _AUTOMATIONS[dag_id]
+    except KeyError:
+        raise RuntimeError(
+            f"automation {dag_id!r} is not defined in this process: its DAG file must call claude_automation()"
+        ) from None
+
+
 class _AutomationTask(BaseOperator):
     template_fields: Sequence[str] = ()  # nothing here is ever rendered
 
-    def __init__(self, *, automation: Automation, round_number: int = 0, **kwargs: Any) -> None:
+    def __init__(self, *, automation_id: str, round_number: int = 0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.automation = automation
+        self.automation_id = automation_id
         self.round_number = round_number
+
+    @property
+    def automation(self) -> Automation:
+        return automation_named(self.automation_id)
 
     def pull(self, context: Any, name: str, key: str = "return_value", round_number: int | None = None) -> Any:
         group = self.automation.group(round_number or self.round_number)
@@ -160,7 +185,7 @@ class PlanRoundOperator(_AutomationTask):
             cache=cache,
         )
         try:
-            result = planner.plan(goal, plan_id=plan_id, memory=memory, parent=parent)
+            result = planner.plan(goal, plan_id=plan_id, memory=memory, parent=parent, run=run_of(context))
         except PlanningError as exc:
             budget.record(exc.calls)
             budget.push(error=f"{type(exc).__name__}: {exc}")
@@ -190,8 +215,8 @@ class PlanApprovalOperator(ApprovalOperator):
 
     template_fields: Sequence[str] = ()  # subject and body are built from data at run time
 
-    def __init__(self, *, automation: Automation, round_number: int, **kwargs: Any) -> None:
-        settings = automation.settings
+    def __init__(self, *, automation_id: str, round_number: int, **kwargs: Any) -> None:
+        settings = automation_named(automation_id).settings
         kwargs.pop("params", None)  # the DAG's trigger-form params are not approval form fields
         default = "Approve" if settings.on_approval_timeout == "approve" else "Reject"
         super().__init__(
@@ -202,8 +227,12 @@ class PlanApprovalOperator(ApprovalOperator):
             params={"plan_json": Param("", type="string", description="The plan; edit it to change it.")},
             **{"retries": 2, "retry_delay": timedelta(seconds=5), **kwargs},
         )
-        self.automation = automation
+        self.automation_id = automation_id
         self.round_number = round_number
+
+    @property
+    def automation(self) -> Automation:
+        return automation_named(self.automation_id)
 
     def _proposal(self, context: Any) -> dict[str, Any]:
         group = self.automation.group(self.round_number)
@@ -411,7 +440,10 @@ class RunPlanStepOperator(_MappedStepTask):
         started = time.monotonic()
         record: dict[str, Any] = {"step_id": self.step["id"], "tool": tool.name, "attempts": ti.try_number}
         try:
-            output = run_step(tool, self.step.get("args", {}), identity, context, fetch_output=fetch, log=self.log)
+            scope = plan_scope(commit["plan"], context)
+            output = run_step(
+                tool, self.step.get("args", {}), identity, context, fetch_output=fetch, log=self.log, scope=scope
+            )
         except BaseException as exc:
             record.update(
                 status="failed",
@@ -422,6 +454,7 @@ class RunPlanStepOperator(_MappedStepTask):
             raise
         record.update(
             status="success",
+            run_values=redact_value(run_refs_used(self.step.get("args", {}), scope)),
             duration_s=round(time.monotonic() - started, 3),
             output=_preview(output, self.automation.settings.review_output_chars),
         )
@@ -447,10 +480,17 @@ class ReviewOperator(_AutomationTask):
             for step_id, (task_id, index) in commit["locations"].items()
         }
         summaries = step_summaries(commit["plan"], records, automation.settings.review_output_chars)
+        if automation.settings.review == "on_failure" and all(s["status"] == "success" for s in summaries):
+            return self._unreviewed(context, commit, summaries)
         client, model = automation.client_and_model()
         budget = automation.budget(context, model)
         request = review_request(
-            proposal["goal"], commit["plan"], summaries, model=model, max_tokens=automation.settings.review_max_tokens
+            proposal["goal"],
+            commit["plan"],
+            summaries,
+            model=model,
+            max_tokens=automation.settings.review_max_tokens,
+            run=run_of(context),
         )
         try:
             budget.guard("review", count_input_tokens(client, request, automation.call_policy), request["max_tokens"])
@@ -494,6 +534,30 @@ class ReviewOperator(_AutomationTask):
             "steps": summaries,
         }
 
+    def _unreviewed(self, context: Any, commit: dict[str, Any], summaries: list[dict[str, Any]]) -> dict[str, Any]:
+        """``review="on_failure"``: every step succeeded, so the round is done without a model call."""
+        ti = context["ti"]
+        reason = "every step succeeded; not reviewed by Claude (review='on_failure')"
+        emit(
+            self.log,
+            "review.verdict",
+            dag_id=ti.dag_id,
+            run_id=ti.run_id,
+            plan_id=commit["plan"]["id"],
+            verdict="done",
+            reason=reason,
+            reviewed=False,
+        )
+        return {
+            "verdict": "done",
+            "reason": reason,
+            "summary": "",
+            "reviewed": False,
+            "plan_id": commit["plan"]["id"],
+            "plan_hash": commit["plan_hash"],
+            "steps": summaries,
+        }
+
     def _not_executed(self, context: Any, proposal: dict[str, Any]) -> dict[str, Any]:
         decision = self.pull(context, "approve", key=DECISION_KEY)
         if isinstance(decision, dict) and decision.get("chosen_options") == [PlanApprovalOperator.REJECT]:
@@ -524,6 +588,16 @@ class ReviewOperator(_AutomationTask):
             "plan_hash": proposal["plan_hash"],
             "steps": [],
         }
+
+
+def plan_scope(plan: dict[str, Any], context: Any) -> RunScope:
+    """``run`` and ``params`` of a run-time plan: its declared params over the run's conf, checked here."""
+    return RunScope.of(context, param_values(plan.get("params") or {}, context["params"]))
+
+
+def run_of(context: Any) -> dict[str, Any]:
+    """The run's values (data interval, logical date, run id) as the planner and the review see them."""
+    return run_values_from_context(context)
 
 
 def location_fetcher(ti: Any, locations: dict[str, list[Any]]) -> Any:
@@ -588,7 +662,7 @@ class UndoPlanStepOperator(_MappedStepTask):
         assert tool.compensation is not None
         undo_tool = catalog[tool.compensation.tool]
         fetch = location_fetcher(ti, commit["locations"])
-        args = resolve_with(self.step.get("args", {}), fetch)
+        args = resolve_with(self.step.get("args", {}), fetch, plan_scope(commit["plan"], context))
         derived = compensation_args(tool.compensation, self.step["id"], args, fetch(self.step["id"]))
         identity = StepIdentity(
             commit["plan"]["id"],
@@ -672,6 +746,7 @@ class ReportOperator(_AutomationTask):
             "dag_id": ti.dag_id,
             "run_id": ti.run_id,
             "goal": automation.goal or context["params"].get("goal"),
+            "run": run_of(context),
             "status": status,
             "verdict": final.get("verdict"),
             "reason": final.get("reason"),
@@ -761,6 +836,8 @@ class ReportOperator(_AutomationTask):
             "reason": (report["reason"] or "")[:500],
             "failed_steps": failed,
             "plan_hash": report["rounds"][-1].get("plan_hash") if report["rounds"] else None,
+            "data_interval_start": report["run"].get("data_interval_start"),
+            "data_interval_end": report["run"].get("data_interval_end"),
         }
         try:
             if not remember(self.automation.dag_id, entry, self.automation.settings.memory_runs):

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow.providers.standard.operators.empty import EmptyOperator
-from airflow.sdk import DAG, TaskGroup, TriggerRule, get_parsing_context
+from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TaskGroup, TriggerRule, get_parsing_context
 
 from airflow_claude.catalog.catalog import Catalog
 from airflow_claude.catalog.tool import OperatorTool, PythonTool
@@ -112,7 +112,8 @@ def compile_plan(plan: Plan, options: _Options, *, source: str, digest: str | No
     digest = digest or plan.hash
     with DAG(
         dag_id=options.prefix + plan.id,
-        schedule=plan.schedule,
+        schedule=data_interval_schedule(plan.schedule),
+        params={name: Param(**spec) for name, spec in sorted(plan.params.items())},
         start_date=options.start_date,
         catchup=False,
         description=_one_line(plan.goal),
@@ -147,6 +148,18 @@ def compile_plan(plan: Plan, options: _Options, *, source: str, digest: str | No
             _add_saga(plan, catalog, tasks, digest)
     log.debug("compiled plan %s (%s) into DAG %s", plan.id, digest, dag.dag_id)
     return dag
+
+
+def data_interval_schedule(schedule: str | None) -> Any:
+    """A cron schedule whose runs span the time between them, so ``run.data_interval_*`` mean something.
+
+    Airflow 3 reads a cron string as a trigger (a run's interval is a single instant); a data
+    pipeline wants each run to cover the interval since the previous one: ``@daily`` run for
+    2026-11-01 covers that day, and a backfill of a month gives one run per day.
+    """
+    if schedule is None or schedule in ("@once", "@continuous"):
+        return schedule
+    return CronDataIntervalTimetable(schedule, timezone="UTC")
 
 
 def _add_saga(plan: Plan, catalog: Catalog, tasks: dict[str, Any], digest: str) -> None:

@@ -31,11 +31,13 @@ def plan_doc(plan: Plan, plan_hash: str, catalog_fingerprint: str, source: str) 
         ("source", source),
     ]
     table = "\n".join(f"| {k} | `{v}` |" for k, v in rows)
+    params = "\n\n**Params** (trigger form)\n\n" + fenced(_STEP_JSON(plan.params), "json") if plan.params else ""
     return (
         "### airflow-claude plan\n\n**Goal**\n\n"
         + fenced(plan.goal)
         + "\n\n| field | value |\n|---|---|\n"
         + table
+        + params
         + "\n\n**Provenance**\n\n"
         + fenced(_STEP_JSON(provenance), "json")
     )

@@ -16,6 +16,7 @@ from airflow_claude.plan.limits import DEFAULT_LIMITS, PlanLimits
 from airflow_claude.planner.cache import PlanCache
 from airflow_claude.planner.calls import CallPolicy
 from airflow_claude.planner.errors import ClaudeUnavailable, PlanningError
+from airflow_claude.plan.run_fields import run_values_from_context
 from airflow_claude.planner.planner import ClaudePlanner
 from airflow_claude.planner.pricing import PriceTable, total_usage
 
@@ -102,7 +103,7 @@ class ClaudePlanOperator(BaseOperator):
         )
         ti = context["ti"]
         try:
-            result = planner.plan(self.goal, plan_id=self.plan_id or None)
+            result = planner.plan(self.goal, plan_id=self.plan_id or None, run=run_values_from_context(context))
         except PlanningError as exc:
             self._push_usage(ti, exc.calls, error=f"{type(exc).__name__}: {exc}")
             emit(

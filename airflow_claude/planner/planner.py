@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -98,9 +98,19 @@ class ClaudePlanner:
         self._parent: Plan | None = None
 
     def plan(
-        self, goal: str, *, plan_id: str | None = None, memory: str | None = None, parent: Plan | None = None
+        self,
+        goal: str,
+        *,
+        plan_id: str | None = None,
+        memory: str | None = None,
+        parent: Plan | None = None,
+        run: Mapping[str, Any] | None = None,
     ) -> PlanningResult:
-        """Plan ``goal``; raises a :class:`~airflow_claude.planner.errors.PlanningError` subclass on failure."""
+        """Plan ``goal``; raises a :class:`~airflow_claude.planner.errors.PlanningError` subclass on failure.
+
+        ``run`` (``run_fields.run_values``) tells Claude which run it plans for, in the user turn;
+        it is not part of the cache key, so a plan written with run references serves every run.
+        """
         goal = redact_value(goal)
         memory = redact_value(memory) if memory else None
         plan_id = plan_id or "plan_" + hashlib.sha256(f"{goal}\n{self.catalog.fingerprint}".encode()).hexdigest()[:12]
@@ -123,14 +133,26 @@ class ClaudePlanner:
                 emit(self.log, "plan.cache_hit", plan_id=cached.id, plan_hash=cached.hash, model_calls=0)
                 return PlanningResult(plan=cached, cached=True)
         self._parent = parent
-        result = self._plan_with_repairs(goal, plan_id, memory)
+        result = self._plan_with_repairs(goal, plan_id, memory, run)
         if self.cache is not None:
-            self.cache.put(material, result.plan)
+            literal = literal_run_values(result.plan, run or {})
+            if literal:  # tomorrow's run would replay today's dates: plan again then
+                emit(self.log, "plan.cache_skipped", plan_id=plan_id, literal_run_values=literal)
+            else:
+                self.cache.put(material, result.plan)
         return result
 
-    def _plan_with_repairs(self, goal: str, plan_id: str, memory: str | None) -> PlanningResult:
+    def _plan_with_repairs(
+        self, goal: str, plan_id: str, memory: str | None, run: Mapping[str, Any] | None
+    ) -> PlanningResult:
         request = build_request(
-            self.catalog, goal, model=self.model, limits=self.limits, max_tokens=self.max_tokens, memory=memory
+            self.catalog,
+            goal,
+            model=self.model,
+            limits=self.limits,
+            max_tokens=self.max_tokens,
+            memory=memory,
+            run=run,
         )
         calls: list[CallUsage] = []
         try:
@@ -239,3 +261,21 @@ class ClaudePlanner:
                 "parent_plan_hash": self._parent.hash if self._parent else None,
             },
         }
+
+
+def literal_run_values(plan: Plan, run: Mapping[str, Any]) -> list[str]:
+    """This run's dates and id written literally in the plan's arguments (sorted): a plan that holds
+    them is right for this run only, so it is not cached."""
+    needles = {v for k, v in run.items() if isinstance(v, str) and k != "run_type" and len(v) >= 8}
+    needles |= {v[:10] for v in list(needles) if len(v) > 10 and v[4:5] == "-"}  # a timestamp's date
+    found: set[str] = set()
+    stack: list[Any] = [step.args for step in plan.steps]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            found.update(n for n in needles if n in item)
+    return sorted(found)

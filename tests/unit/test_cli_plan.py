@@ -31,7 +31,7 @@ def test_plan_writes_a_file_the_factory_compiles(
     assert result.ok and result.plan is not None
     assert result.plan.id == "october_revenue" and result.plan.schedule == "0 3 * * *"
     assert result.plan.provenance.created_by == "claude"
-    assert load_plan_dags(tmp_path, catalog)["october_revenue"].schedule == "0 3 * * *"
+    assert load_plan_dags(tmp_path, catalog)["october_revenue"].timetable.expression == "0 3 * * *"
     headers = fake_claude.message_requests()[0].headers
     assert headers.get("authorization") == "Bearer sk-test-key"
 

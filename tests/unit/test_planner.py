@@ -49,7 +49,7 @@ def test_happy_path_returns_a_validated_plan_with_provenance(fake_claude: FakeCl
     assert plan.id == "october_report" and plan.goal == GOAL and len(plan.steps) == 6
     prov = plan.provenance
     assert prov.created_by == "claude" and prov.model == "claude-sonnet-5-5"
-    assert prov.prompt_template == "plan-v1" and prov.prompt_hash and prov.prompt_hash.startswith("sha256:")
+    assert prov.prompt_template == "plan-v2" and prov.prompt_hash and prov.prompt_hash.startswith("sha256:")
     assert prov.catalog_fingerprint == catalog.fingerprint
     assert prov.request_ids == [result.calls[0].request_id] and prov.repair_attempts == 0
     assert prov.usage is not None and prov.usage.output_tokens == result.calls[0].output_tokens > 0
