@@ -13,10 +13,10 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow_claude.catalog.catalog import Catalog
 from airflow_claude.observability.records import emit
 from airflow_claude.plan.limits import DEFAULT_LIMITS, PlanLimits
+from airflow_claude.plan.run_fields import run_values_from_context
 from airflow_claude.planner.cache import PlanCache
 from airflow_claude.planner.calls import CallPolicy
 from airflow_claude.planner.errors import ClaudeUnavailable, PlanningError
-from airflow_claude.plan.run_fields import run_values_from_context
 from airflow_claude.planner.planner import ClaudePlanner
 from airflow_claude.planner.pricing import PriceTable, total_usage
 
