@@ -2,8 +2,10 @@
 
 ``orders_assistant``: trigger it with a goal (Trigger DAG -> the form), approve the plan under
 *Required actions*, watch each step run as its own task instance, read the ``report`` task.
-``orders_nightly_review``: the same tools, a fixed goal, every night, approval off; while runs
-succeed it reuses its cached plan (no planning call), after a failure it plans again.
+``orders_nightly_review``: the same tools, a fixed goal relative to the run ("yesterday's paid
+orders"), every night, approval off. Claude plans once, with run references, and every later
+night (or backfilled day) reuses that plan for its own data interval: no planning call while runs
+succeed, and with ``review="on_failure"`` no review call either; after a failure it plans again.
 """
 
 from __future__ import annotations
@@ -35,12 +37,13 @@ orders_assistant = claude_automation(
 orders_nightly_review = claude_automation(
     "orders_nightly_review",
     catalog=catalog,
-    goal="Check last month's paid orders for data-quality problems, report revenue by region, tell #data-team.",
-    schedule="0 3 * * *",
+    goal="Check yesterday's paid orders for data-quality problems, report revenue by region, tell #data-team.",
+    schedule="0 0 * * *",
     settings=AutomationSettings(
         max_steps=8,
         require_approval=False,
         budget_usd=Decimal("0.25"),
+        review="on_failure",
         plan_cache=os.path.join(os.environ.get("AIRFLOW_HOME", "."), "airflow_claude_plan_cache"),
     ),
     tags=["example"],

@@ -17,6 +17,7 @@ import signal
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,8 +82,14 @@ def run_demo(instance: object, goal: str) -> bool:
     for dag_id in ("nightly_orders_report", "orders_assistant"):
         instance.wait_for_dag(dag_id, timeout=120)
         instance.unpause(dag_id)
-    nightly = instance.trigger("nightly_orders_report")
-    print(f"Triggered nightly_orders_report ({nightly}): a reviewed plan file, no model call.", flush=True)
+    # a logical date gives the run its data interval: the day before it, which the plan reports
+    nightly = instance.trigger("nightly_orders_report", logical_date=datetime.now(UTC))
+    interval = instance.dag_run("nightly_orders_report", nightly)
+    print(
+        f"Triggered nightly_orders_report ({nightly}): a reviewed plan file, no model call; it reports "
+        f"{interval.get('data_interval_start')} .. {interval.get('data_interval_end')} through run references.",
+        flush=True,
+    )
     assistant = instance.trigger("orders_assistant", conf={"goal": goal, "require_approval": True})
     print(f"Triggered orders_assistant ({assistant}) with goal: {goal!r}", flush=True)
     print("Waiting for the plan to reach approval (attempt_1.approve) ...", flush=True)
