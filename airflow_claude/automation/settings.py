@@ -63,6 +63,8 @@ class AutomationSettings:
             raise ValueError("max_replans must be between 0 and 5 (each re-plan round is a task group)")
         if Decimal(self.budget_usd) <= 0:
             raise ValueError("budget_usd must be positive")
+        if self.review not in ("always", "on_failure"):
+            raise ValueError(f"review must be 'always' or 'on_failure', not {self.review!r}")
 
     def limits(self, max_steps: int | None = None) -> PlanLimits:
         """The validator limits for this automation (a run may ask for fewer steps, never more)."""
