@@ -113,9 +113,13 @@ def test_run_values_cover_every_field_with_dates_and_timestamps() -> None:
         data_interval_end=datetime(2026, 12, 1, tzinfo=UTC),
     )
     assert (month["data_interval_start_ds"], month["data_interval_last_ds"]) == ("2026-11-01", "2026-11-30")
-    instant = run_values(run_id="r", run_type="manual", logical_date=END, data_interval_start=END, data_interval_end=END)
+    instant = run_values(
+        run_id="r", run_type="manual", logical_date=END, data_interval_start=END, data_interval_end=END
+    )
     assert instant["data_interval_last_ds"] == "2026-11-02"
-    manual = run_values(run_id="r", run_type="manual", logical_date=None, data_interval_start=None, data_interval_end=None)
+    manual = run_values(
+        run_id="r", run_type="manual", logical_date=None, data_interval_start=None, data_interval_end=None
+    )
     assert manual["run_id"] == "r" and manual["data_interval_start"] is None and manual["ds"] is None
 
 
@@ -241,10 +245,15 @@ REF_STEPS = [
     {
         "id": "extract",
         "tool": "query_orders",
-        "args": {"start_date": {"$ref": "run.data_interval_start_ds"}, "end_date": {"$ref": "run.data_interval_last_ds"}},
+        "args": {
+            "start_date": {"$ref": "run.data_interval_start_ds"},
+            "end_date": {"$ref": "run.data_interval_last_ds"},
+        },
     }
 ]
-LITERAL_STEPS = [{"id": "extract", "tool": "query_orders", "args": {"start_date": "2026-11-01", "end_date": "2026-11-01"}}]
+LITERAL_STEPS = [
+    {"id": "extract", "tool": "query_orders", "args": {"start_date": "2026-11-01", "end_date": "2026-11-01"}}
+]
 
 
 def test_claude_is_told_the_run_in_the_user_turn_and_the_cached_prefix_stays_the_same(fake_claude: FakeClaude) -> None:
