@@ -190,9 +190,9 @@ def _seed(db: sqlite3.Connection, wanted: list[date], seed: int) -> None:
         raise
 
 
-def query_log() -> list[dict[str, Any]]:
-    """Every ``query_orders`` call recorded in ``query_log.jsonl``, oldest first."""
-    path = query_log_path()
+def query_log(folder: Path | None = None) -> list[dict[str, Any]]:
+    """Every ``query_orders`` call recorded in ``query_log.jsonl`` (of ``folder``, else the demo dir), oldest first."""
+    path = folder / "query_log.jsonl" if folder is not None else query_log_path()
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -18,7 +18,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -30,7 +30,7 @@ from airflow_claude.factory.build import INVALID_TAG
 from airflow_claude.observability.records import parse_record
 from airflow_claude.plan.loader import load_plan_file
 from airflow_claude.runtime.provenance import PROVENANCE_XCOM_KEY
-from airflow_claude.testing.airflow_instance import AirflowInstance
+from airflow_claude.testing.airflow_instance import AirflowApiError, AirflowInstance
 
 pytestmark = pytest.mark.e2e
 
@@ -40,6 +40,9 @@ NIGHTLY = "nightly_orders_report"
 RETRY = "e2e_retry_plan"
 TEMPLATES = "e2e_template_plan"
 BROKEN = "e2e_broken_plan"
+INTERVAL = "e2e_interval_plan"
+REGIONAL = "regional_orders_report"
+NIGHTLY_DATE = "2026-10-15T06:00:00+00:00"  # a manual run's logical date: its data interval is the day before
 NIGHTLY_STEPS = [s["id"] for s in json.loads((REPO / "dags" / "plans" / f"{NIGHTLY}.json").read_text())["steps"]]
 TEMPLATE_PAYLOAD = {
     "math": "{{ 7 * 7 }}",
@@ -95,10 +98,11 @@ def runs(af: AirflowInstance, setup: Setup, e2e_timing: Any) -> dict[str, str]:
     """The three good plans, triggered once for the module, all at once (they run side by side)."""
     if not setup.runs:
         t0 = time.monotonic()
-        for dag_id in (NIGHTLY, RETRY, TEMPLATES, BROKEN):
+        for dag_id in (NIGHTLY, RETRY, TEMPLATES, BROKEN, INTERVAL, REGIONAL):
             af.wait_for_dag(dag_id, timeout=120)
         e2e_timing("all plan DAGs visible", time.monotonic() - t0)
-        for dag_id in (NIGHTLY, RETRY, TEMPLATES):
+        setup.runs[NIGHTLY] = af.trigger(NIGHTLY, logical_date=NIGHTLY_DATE)
+        for dag_id in (RETRY, TEMPLATES, INTERVAL):  # INTERVAL: a manual run with no logical date
             setup.runs[dag_id] = af.trigger(dag_id)
     return setup.runs
 
@@ -126,9 +130,18 @@ def test_nightly_plan_runs_one_task_per_step(af: AirflowInstance, runs: dict[str
     # the operator-backed step is the catalog's operator itself, and it really ran its SQL
     refresh = tis["refresh_daily_summary"]
     assert refresh["operator"] == "SQLExecuteQueryOperator"
+    # the run reports its own data interval, read through run references
+    day = _interval_days(af, NIGHTLY, run_id)
+    assert day == ("2026-10-14", "2026-10-14")
+    extract_prov = af.xcom(NIGHTLY, run_id, "extract_orders", key=PROVENANCE_XCOM_KEY)
+    assert extract_prov["run_values"] == {
+        "run.data_interval_last_ds": "2026-10-14",
+        "run.data_interval_start_ds": "2026-10-14",
+    }
+    assert [(q["start_date"], q["end_date"]) for q in orders.query_log(setup.demo) if q["run_id"] == run_id] == [day]
     with sqlite3.connect(setup.demo / "orders.db") as db:
         assert db.execute("SELECT COUNT(*) FROM daily_revenue").fetchone()[0] > 0
-        expected = _paid_revenue_by_region(db, "2026-10-01", "2026-10-31")
+        expected = _paid_revenue_by_region(db, *day)
     refresh_prov = af.xcom(NIGHTLY, run_id, "refresh_daily_summary", key=PROVENANCE_XCOM_KEY)
     assert refresh_prov["tool"] == "run_sql" and refresh_prov["step_id"] == "refresh_daily_summary"
 
@@ -156,12 +169,12 @@ def test_nightly_plan_runs_one_task_per_step(af: AirflowInstance, runs: dict[str
     assert [e["report"] for e in outbox if e["run_id"] == run_id] == [str(report_path)]
 
     # the plan's schedule reached the DAG: with catchup off, the scheduler itself starts the latest nightly run
-    assert af.dag(NIGHTLY)["timetable_summary"] == "0 2 * * *"
+    assert af.dag(NIGHTLY)["timetable_summary"] == "0 0 * * *"
     deadline = time.monotonic() + 60
     while not (scheduled := [r for r in _runs_of(af, NIGHTLY) if r["run_type"] == "scheduled"]):
         assert time.monotonic() < deadline, "the scheduler never created a scheduled run of the nightly plan"
         time.sleep(1.0)
-    assert all(re.fullmatch(r"scheduled__\d{4}-\d\d-\d\dT02:00:00\+00:00", r["dag_run_id"]) for r in scheduled)
+    assert all(re.fullmatch(r"scheduled__\d{4}-\d\d-\d\dT00:00:00\+00:00", r["dag_run_id"]) for r in scheduled)
     assert af.wait_for_run(NIGHTLY, scheduled[0]["dag_run_id"], timeout=RUN_TIMEOUT) == "success"
 
     # every step logs structured records, operator steps included
@@ -292,7 +305,7 @@ def test_reparse_is_deterministic_and_a_changed_plan_is_a_new_version(
     plan_file = setup.dags / "plans" / f"{NIGHTLY}.json"
     document = json.loads(plan_file.read_text())
     report_step = next(s for s in document["steps"] if s["id"] == "write_revenue_report")
-    report_step["args"]["title"] = "Revenue by region, October 2026 (second edition)"
+    report_step["args"]["title"] = "Revenue by region (second edition)"
     plan_file.write_text(json.dumps(document, indent=2))
     new_hash = load_plan_file(plan_file, orders.catalog).plan.hash
     t0 = time.monotonic()
@@ -307,7 +320,88 @@ def test_reparse_is_deterministic_and_a_changed_plan_is_a_new_version(
     assert [v["version_number"] for v in af.dag_versions(RETRY)] == [1]  # other plans untouched
 
 
+def test_backfill_gives_each_interval_its_own_data_with_no_model_call(
+    af: AirflowInstance, runs: dict[str, str], setup: Setup, e2e_timing
+):
+    t0 = time.monotonic()
+    body = {"dag_id": NIGHTLY, "from_date": "2026-11-10T00:00:00Z", "to_date": "2026-11-12T00:00:00Z"}
+    backfill = af.post("/backfills", json={**body, "max_active_runs": 3})
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while len(backfilled := [r for r in _runs_of(af, NIGHTLY) if r["run_type"] == "backfill"]) < 3:
+        assert time.monotonic() < deadline, f"backfill {backfill['id']} made {len(backfilled)} runs"
+        time.sleep(1.0)
+    assert len(backfilled) == 3
+    for run in backfilled:
+        assert af.wait_for_run(NIGHTLY, run["dag_run_id"], timeout=RUN_TIMEOUT) == "success"
+    e2e_timing("backfill of 3 nights", time.monotonic() - t0)
+
+    days = sorted(_interval_days(af, NIGHTLY, r["dag_run_id"]) for r in backfilled)
+    assert days == [("2026-11-10", "2026-11-10"), ("2026-11-11", "2026-11-11"), ("2026-11-12", "2026-11-12")]
+    log = orders.query_log(setup.demo)
+    plan_hashes = set()
+    for run in backfilled:
+        run_id = run["dag_run_id"]
+        day = _interval_days(af, NIGHTLY, run_id)
+        # the tool saw this run's interval, once, and the aggregate is that day's data
+        assert [(q["start_date"], q["end_date"]) for q in log if q["run_id"] == run_id] == [day]
+        with sqlite3.connect(setup.demo / "orders.db") as db:
+            expected = _paid_revenue_by_region(db, *day)
+        aggregate = af.xcom(NIGHTLY, run_id, "revenue_by_region")
+        assert {g["key"]: g["revenue"] for g in aggregate["groups"]} == pytest.approx(expected)
+        plan_hashes.add(af.xcom(NIGHTLY, run_id, "extract_orders", key=PROVENANCE_XCOM_KEY)["plan_hash"])
+        # no model call: every task is a step, an undo or the saga's bookkeeping
+        operators = {t["operator"] for t in af.task_instances(NIGHTLY, run_id)}
+        assert operators <= {"PlanStepOperator", "SQLExecuteQueryOperator", "EmptyOperator"} | _SAGA_OPERATORS
+    assert len(plan_hashes) == 1  # one plan, one hash, every night
+
+
+def test_params_from_the_rest_api_reach_the_steps_and_a_bad_conf_is_refused(af: AirflowInstance, runs: dict[str, str]):
+    with pytest.raises(AirflowApiError) as refused:
+        af.trigger(REGIONAL, conf={"region": "mars"}, logical_date=NIGHTLY_DATE)
+    assert refused.value.status_code == 400 and "'mars' is not one of" in str(refused.value)
+    with pytest.raises(AirflowApiError) as negative:
+        af.trigger(REGIONAL, conf={"min_order_value": -1}, logical_date=NIGHTLY_DATE)
+    assert negative.value.status_code == 400
+
+    run_id = af.trigger(REGIONAL, conf={"region": "amer", "min_order_value": 100}, logical_date=NIGHTLY_DATE)
+    assert af.wait_for_run(REGIONAL, run_id, timeout=RUN_TIMEOUT) == "success"
+    kept = af.xcom(REGIONAL, run_id, "regional_orders")
+    everything = af.xcom(REGIONAL, run_id, "extract_orders")
+    assert kept["count"] > 0 and {r["region"] for r in kept["rows"]} == {"amer"}
+    assert all(r["quantity"] * r["unit_price"] >= 100 for r in kept["rows"])
+    expected = [r for r in everything["rows"] if r["region"] == "amer" and r["quantity"] * r["unit_price"] >= 100]
+    assert kept["rows"] == expected
+    prov = af.xcom(REGIONAL, run_id, "regional_orders", key=PROVENANCE_XCOM_KEY)
+    assert prov["run_values"] == {"params.min_order_value": 100, "params.region": "amer"}
+
+
+def test_a_run_without_a_logical_date_fails_the_interval_step_and_keeps_the_rest(
+    af: AirflowInstance, runs: dict[str, str], setup: Setup
+):
+    run_id = runs[INTERVAL]
+    assert af.wait_for_run(INTERVAL, run_id, timeout=RUN_TIMEOUT) == "failed"
+    assert af.dag_run(INTERVAL, run_id)["logical_date"] is None
+    states = {t["task_id"]: (t["state"], t["try_number"]) for t in af.task_instances(INTERVAL, run_id)}
+    assert states == {"fixed_day": ("success", 1), "run_interval": ("failed", 1)}  # no retry: it cannot help
+    log = af.task_log(INTERVAL, run_id, "run_interval", try_number=1)
+    assert "'run.data_interval_start_ds': this run has no logical date and no data interval" in log
+    assert "Trigger it with a logical date" in log
+    assert af.xcom(INTERVAL, run_id, "fixed_day")["count"] > 0  # the finished step's output stays
+    assert [q for q in orders.query_log(setup.demo) if q["run_id"] == run_id and q["step_id"] == "run_interval"] == []
+
+
 # ----------------------------------------------------------------------------- helpers
+
+_SAGA_OPERATORS = {"CompensateStepOperator", "SagaOutcomeOperator"}
+
+
+def _interval_days(af: AirflowInstance, dag_id: str, run_id: str) -> tuple[str, str]:
+    """The first and last day of a run's data interval, from the REST API."""
+    run = af.dag_run(dag_id, run_id)
+    start = datetime.fromisoformat(run["data_interval_start"].replace("Z", "+00:00"))
+    end = datetime.fromisoformat(run["data_interval_end"].replace("Z", "+00:00"))
+    last = end - timedelta(microseconds=1) if end > start else start
+    return start.date().isoformat(), last.date().isoformat()
 
 
 def _import_tools(path: Path) -> ModuleType:
