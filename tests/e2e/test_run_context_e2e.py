@@ -31,6 +31,7 @@ ALWAYS = "orders_nightly_always"
 ALWAYS_GOAL = "Check yesterday's paid orders and review every night: report revenue by region, tell #data-team."
 RUN_TIMEOUT = 600.0
 EXTRA_DAG = f'''
+"""A DAG file: the nightly automation reviewed every night (Airflow's safe mode looks for "dag")."""
 import os
 from decimal import Decimal
 
