@@ -30,6 +30,7 @@ from airflow_claude.automation.levels import plan_levels
 from airflow_claude.automation.memory import memory_prompt, read_memory, remember
 from airflow_claude.automation.review import (
     REVIEW_PROMPT_NAME,
+    Review,
     parse_review,
     review_request,
     step_summaries,
@@ -517,7 +518,22 @@ class ReviewOperator(_AutomationTask):
             prompt_template=REVIEW_PROMPT_NAME,
             **usage.to_dict(),
         )
-        review = parse_review(message)
+        return self._verdict(context, commit, parse_review(message), summaries)
+
+    def _unreviewed(self, context: Any, commit: dict[str, Any], summaries: list[dict[str, Any]]) -> dict[str, Any]:
+        """``review="on_failure"``: every step succeeded, so the round is done without a model call."""
+        reason = "every step succeeded; not reviewed by Claude (review='on_failure')"
+        return self._verdict(context, commit, Review(verdict="done", reason=reason), summaries, reviewed=False)
+
+    def _verdict(
+        self,
+        context: Any,
+        commit: dict[str, Any],
+        review: Review,
+        summaries: list[dict[str, Any]],
+        reviewed: bool = True,
+    ) -> dict[str, Any]:
+        ti = context["ti"]
         emit(
             self.log,
             "review.verdict",
@@ -526,33 +542,11 @@ class ReviewOperator(_AutomationTask):
             plan_id=commit["plan"]["id"],
             verdict=review.verdict,
             reason=review.reason,
+            reviewed=reviewed,
         )
         return {
             **review.model_dump(),
-            "plan_id": commit["plan"]["id"],
-            "plan_hash": commit["plan_hash"],
-            "steps": summaries,
-        }
-
-    def _unreviewed(self, context: Any, commit: dict[str, Any], summaries: list[dict[str, Any]]) -> dict[str, Any]:
-        """``review="on_failure"``: every step succeeded, so the round is done without a model call."""
-        ti = context["ti"]
-        reason = "every step succeeded; not reviewed by Claude (review='on_failure')"
-        emit(
-            self.log,
-            "review.verdict",
-            dag_id=ti.dag_id,
-            run_id=ti.run_id,
-            plan_id=commit["plan"]["id"],
-            verdict="done",
-            reason=reason,
-            reviewed=False,
-        )
-        return {
-            "verdict": "done",
-            "reason": reason,
-            "summary": "",
-            "reviewed": False,
+            "reviewed": reviewed,
             "plan_id": commit["plan"]["id"],
             "plan_hash": commit["plan_hash"],
             "steps": summaries,

@@ -58,19 +58,19 @@ def run_step(
         emit(log, "step.failed", **base, error=str(exc), retryable=False, try_number=try_number)
         raise AirflowFailException(str(exc)) from exc
     key = idempotency_key(dag_id, run_id, step_id, args)
+    stamp = provenance_record(
+        identity,
+        dag_id=dag_id,
+        run_id=run_id,
+        try_number=try_number,
+        key=key,
+        args_fingerprint=sha256_of(args),
+        run_values=run_refs,
+    )
     ledger = StepLedger(context.get("task_state_store"), log)
     done, recorded = ledger.recorded(key)
     if done:  # an earlier try finished the tool call: never perform its effect twice
         emit(log, "step.replayed", **base, tool=tool.name, try_number=try_number, idempotency_key=key)
-        stamp = provenance_record(
-            identity,
-            dag_id=dag_id,
-            run_id=run_id,
-            try_number=try_number,
-            key=key,
-            args_fingerprint=sha256_of(args),
-            run_values=run_refs,
-        )
         ti.xcom_push(key=PROVENANCE_XCOM_KEY, value=stamp)
         return recorded
     emit(
@@ -116,15 +116,6 @@ def run_step(
     ledger.record_result(key, output, try_number)
     if breaker is not None:
         breaker.record_success()
-    stamp = provenance_record(
-        identity,
-        dag_id=dag_id,
-        run_id=run_id,
-        try_number=try_number,
-        key=key,
-        args_fingerprint=sha256_of(args),
-        run_values=run_refs,
-    )
     ti.xcom_push(key=PROVENANCE_XCOM_KEY, value=stamp)
     emit(
         log,
