@@ -186,7 +186,8 @@ class PlanRoundOperator(_AutomationTask):
             cache=cache,
         )
         try:
-            result = planner.plan(goal, plan_id=plan_id, memory=memory, parent=parent, run=run_of(context))
+            run = run_values_from_context(context)
+            result = planner.plan(goal, plan_id=plan_id, memory=memory, parent=parent, run=run)
         except PlanningError as exc:
             budget.record(exc.calls)
             budget.push(error=f"{type(exc).__name__}: {exc}")
@@ -491,7 +492,7 @@ class ReviewOperator(_AutomationTask):
             summaries,
             model=model,
             max_tokens=automation.settings.review_max_tokens,
-            run=run_of(context),
+            run=run_values_from_context(context),
         )
         try:
             budget.guard("review", count_input_tokens(client, request, automation.call_policy), request["max_tokens"])
@@ -587,11 +588,6 @@ class ReviewOperator(_AutomationTask):
 def plan_scope(plan: dict[str, Any], context: Any) -> RunScope:
     """``run`` and ``params`` of a run-time plan: its declared params over the run's conf, checked here."""
     return RunScope.of(context, param_values(plan.get("params") or {}, context["params"]))
-
-
-def run_of(context: Any) -> dict[str, Any]:
-    """The run's values (data interval, logical date, run id) as the planner and the review see them."""
-    return run_values_from_context(context)
 
 
 def location_fetcher(ti: Any, locations: dict[str, list[Any]]) -> Any:
@@ -740,7 +736,7 @@ class ReportOperator(_AutomationTask):
             "dag_id": ti.dag_id,
             "run_id": ti.run_id,
             "goal": automation.goal or context["params"].get("goal"),
-            "run": run_of(context),
+            "run": run_values_from_context(context),
             "status": status,
             "verdict": final.get("verdict"),
             "reason": final.get("reason"),

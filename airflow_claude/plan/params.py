@@ -149,15 +149,6 @@ def param_schema(spec: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in spec.items() if k != "default"}
 
 
-def param_types(spec: Mapping[str, Any]) -> frozenset[str]:
-    kind = spec.get("type")
-    if isinstance(kind, str):
-        return frozenset({kind})
-    if isinstance(kind, list):
-        return frozenset(k for k in kind if isinstance(k, str))
-    return frozenset()
-
-
 def param_values(declared: Mapping[str, Mapping[str, Any]], given: Mapping[str, Any]) -> dict[str, Any]:
     """The run's value of each declared param (``given``, else the default), checked by its schema.
 

@@ -20,7 +20,7 @@ from airflow_claude.errors import Code, PlanIssue, PlanValidationError, choices_
 from airflow_claude.fingerprint import canonical_json, digest_of
 from airflow_claude.plan.limits import DEFAULT_LIMITS, PlanLimits
 from airflow_claude.plan.model import ID_PATTERN, SCHEMA_VERSION, Plan, Provenance, Step
-from airflow_claude.plan.params import param_issues, param_schema, param_types
+from airflow_claude.plan.params import param_issues, param_schema
 from airflow_claude.plan.refs import REF_KEY, Ref, RefSyntaxError, contains_ref, iter_refs, parse_ref, schema_at
 from airflow_claude.plan.run_fields import RUN_FIELDS
 
@@ -531,7 +531,7 @@ class _Checker:
             )
             return None
         if not ref.path:
-            return param_types(spec)
+            return frozenset(_types(spec))
         exists, sub = schema_at(param_schema(spec), ref.path)
         if not exists:
             self.add(
