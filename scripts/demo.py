@@ -21,6 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# The demo runs from a checkout; its Airflow harness is development tooling under tests/, not shipped.
+sys.path.insert(0, str(ROOT))
 GOAL = "Report October 2026 revenue by region, check the data quality, and tell #data-team."
 
 
@@ -35,7 +37,7 @@ def main() -> int:
 
     from airflow_claude.examples.orders import orders_connection_env
     from airflow_claude.testing import FakeClaude
-    from airflow_claude.testing.airflow_instance import AirflowInstance
+    from tests.harness.airflow_instance import AirflowInstance
 
     home: Path = args.home.absolute()
     home.mkdir(parents=True, exist_ok=True)
@@ -76,7 +78,7 @@ def main() -> int:
 
 
 def run_demo(instance: object, goal: str) -> bool:
-    from airflow_claude.testing.airflow_instance import AirflowInstance
+    from tests.harness.airflow_instance import AirflowInstance
 
     assert isinstance(instance, AirflowInstance)
     for dag_id in ("nightly_orders_report", "orders_assistant"):

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from airflow_claude.testing.airflow_instance import AirflowInstance
+from tests.harness.airflow_instance import AirflowInstance
 
 DAGS_SMOKE = Path(__file__).parent / "dags_smoke"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_claude.testing.airflow_instance import AirflowApiError, AirflowInstance, AirflowInstanceError
+from tests.harness.airflow_instance import AirflowApiError, AirflowInstance, AirflowInstanceError
 
 pytestmark = pytest.mark.e2e
 

@@ -18,8 +18,8 @@ import pytest
 from airflow_claude.automation.memory import memory_key
 from airflow_claude.examples.orders import orders_connection_env
 from airflow_claude.testing import FakeClaude
-from airflow_claude.testing.airflow_instance import AirflowInstance
 from airflow_claude.testing.fake_claude import forced_tool_name
+from tests.harness.airflow_instance import AirflowInstance
 
 pytestmark = pytest.mark.e2e
 DAGS = Path(__file__).parent / "dags_automation"

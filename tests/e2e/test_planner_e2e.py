@@ -23,8 +23,8 @@ import pytest
 from airflow_claude.examples.orders import catalog
 from airflow_claude.plan import validate_plan
 from airflow_claude.testing import FakeClaude
-from airflow_claude.testing.airflow_instance import AirflowInstance
 from airflow_claude.testing.fake_claude import COUNT_TOKENS_PATH
+from tests.harness.airflow_instance import AirflowInstance
 
 pytestmark = pytest.mark.e2e
 

@@ -30,7 +30,7 @@ from airflow_claude.factory.build import INVALID_TAG
 from airflow_claude.observability.records import parse_record
 from airflow_claude.plan.loader import load_plan_file
 from airflow_claude.runtime.provenance import PROVENANCE_XCOM_KEY
-from airflow_claude.testing.airflow_instance import AirflowApiError, AirflowInstance
+from tests.harness.airflow_instance import AirflowApiError, AirflowInstance
 
 pytestmark = pytest.mark.e2e
 

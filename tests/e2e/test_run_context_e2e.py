@@ -22,7 +22,7 @@ import pytest
 from airflow_claude.automation.memory import memory_key
 from airflow_claude.examples import orders
 from airflow_claude.testing import FakeClaude
-from airflow_claude.testing.airflow_instance import AirflowInstance
+from tests.harness.airflow_instance import AirflowInstance
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]

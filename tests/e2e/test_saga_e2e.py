@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from airflow_claude.examples.orders import orders_connection_env
-from airflow_claude.testing.airflow_instance import AirflowInstance
+from tests.harness.airflow_instance import AirflowInstance
 
 pytestmark = pytest.mark.e2e
 DAGS = Path(__file__).parent / "dags_saga"

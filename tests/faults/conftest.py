@@ -87,7 +87,7 @@ def databases() -> Iterator[tuple[str, str]]:
 
 @pytest.fixture(scope="session")
 def fault_environment(databases: tuple[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Environment]:
-    from airflow_claude.testing.airflow_instance import AirflowInstance
+    from tests.harness.airflow_instance import AirflowInstance
 
     airflow_db, effects_url = databases
     base = tmp_path_factory.mktemp("faults")

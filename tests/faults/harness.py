@@ -28,8 +28,8 @@ import httpx
 import psycopg2
 
 from airflow_claude.testing import FakeClaude
-from airflow_claude.testing.airflow_instance import AirflowApiError, AirflowInstance, free_port
 from airflow_claude.testing.fake_claude import forced_tool_name
+from tests.harness.airflow_instance import AirflowApiError, AirflowInstance, free_port
 
 from . import effects
 

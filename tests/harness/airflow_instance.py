@@ -8,6 +8,12 @@ processes, each in its own session/process group, with an isolated
 it, read task instances, XComs and logs, answer human-in-the-loop tasks,
 force a re-parse.
 
+The parts, one module each: ``processes`` (process groups, /proc, signals), ``rest``
+(the REST client), ``hitl`` (answering human-in-the-loop tasks around an Airflow 3.3.2
+race), ``errors``; this module supervises the components and is the command line.
+The harness lives under ``tests/`` because it is development tooling, not part of the
+shipped package: import it with the checkout root on ``sys.path``.
+
 Typical use::
 
     with AirflowInstance(home=tmp / "home", dags_folder=tmp / "dags") as af:
@@ -15,9 +21,9 @@ Typical use::
         run_id = af.trigger("my_dag")
         assert af.wait_for_run("my_dag", run_id, timeout=120) == "success"
 
-Command line (used by the README demo)::
+Command line, from the checkout root::
 
-    python -m airflow_claude.testing.airflow_instance --home DIR --dags DIR [--port N]
+    python -m tests.harness.airflow_instance --home DIR --dags DIR [--port N]
 
 Processes are only ever stopped by the process-group id of a component this
 module started, or by pid after identifying them as belonging to this instance
@@ -33,30 +39,44 @@ import base64
 import contextlib
 import json
 import os
-import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
-from urllib.parse import quote
+from typing import Any
 
 import httpx
+
+from .errors import AirflowApiError, AirflowInstanceError
+from .hitl import HitlClient
+from .processes import (
+    Component,
+    all_pids,
+    exit_cleanly_on_sigterm,
+    free_port,
+    group_alive,
+    kill,
+    killpg,
+    pid_alive,
+    proc_stat,
+    tail_of,
+)
+from .rest import format_log_content
 
 __all__ = [
     "COMPONENTS",
     "AirflowApiError",
     "AirflowInstance",
     "AirflowInstanceError",
+    "exit_cleanly_on_sigterm",
+    "format_log_content",
     "free_port",
     "main",
 ]
@@ -69,48 +89,9 @@ COMPONENTS: tuple[str, ...] = ("dag-processor", "scheduler", "api-server", "trig
 INSTANCE_MARKER_ENV = "AIRFLOW_CLAUDE_INSTANCE_ID"
 
 _SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
-_TERMINAL_RUN_STATES: tuple[str, ...] = ("success", "failed")
 # Stop order: nothing new gets scheduled first, the api-server goes last so that
 # task processes still finishing can report their state through the execution API.
 _STOP_ORDER: tuple[str, ...] = ("scheduler", "triggerer", "dag-processor", "api-server")
-
-
-class AirflowInstanceError(RuntimeError):
-    """The Airflow instance failed to start, died, or did not reach a state in time."""
-
-
-class AirflowApiError(AirflowInstanceError):
-    """The Airflow REST API answered with an unexpected status code."""
-
-    def __init__(self, method: str, url: str, status_code: int, body: str) -> None:
-        super().__init__(f"{method} {url} -> HTTP {status_code}: {body[:2000]}")
-        self.method = method
-        self.url = url
-        self.status_code = status_code
-        self.body = body
-
-
-@dataclass
-class _Component:
-    """A running Airflow component process (leader of its own process group)."""
-
-    name: str
-    popen: subprocess.Popen[bytes]
-    log_path: Path
-    log_file: IO[bytes]
-    started_at: datetime
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """Return a TCP port that is free on ``host`` right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def _seg(value: str | int) -> str:
-    """Quote one URL path segment (run ids contain ``:`` and ``+``)."""
-    return quote(str(value), safe="")
 
 
 def _parse_ts(value: str | None) -> datetime | None:
@@ -127,156 +108,15 @@ def _is_inherited_airflow_setting(key: str) -> bool:
 
 
 def _source_root() -> Path | None:
-    """Checkout root holding ``airflow_claude`` when it is not installed into site-packages.
+    """The checkout this harness lives in (``tests/harness/`` -> root), if it holds ``airflow_claude``.
 
-    Put on the components' PYTHONPATH so DAG files can ``import airflow_claude``.
+    Put on the components' PYTHONPATH so DAG files import the checkout's ``airflow_claude``.
     """
     root = Path(__file__).resolve().parents[2]
-    if root.name in ("site-packages", "dist-packages"):
-        return None
     return root if (root / "airflow_claude" / "__init__.py").exists() else None
 
 
-def _proc_stat(pid: int) -> tuple[str, int, int, int] | None:
-    """Return ``(state, ppid, pgid, sid)`` of ``pid`` from /proc, or None if gone."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name is in parentheses and may itself contain spaces/parens.
-    fields = raw[raw.rfind(")") + 2 :].split()
-    return fields[0], int(fields[1]), int(fields[2]), int(fields[3])
-
-
-def _pid_alive(pid: int) -> bool:
-    """True if ``pid`` exists and is not a zombie."""
-    stat = _proc_stat(pid)
-    if stat is not None:
-        return stat[0] not in ("Z", "X")
-    if Path("/proc").is_dir():
-        return False
-    try:  # pragma: no cover - non-Linux fallback
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _all_pids() -> Iterator[int]:
-    try:
-        entries = os.listdir("/proc")
-    except OSError:  # pragma: no cover - non-Linux
-        return
-    for entry in entries:
-        if entry.isdigit():
-            yield int(entry)
-
-
-def _group_pids(pgid: int) -> list[int]:
-    """Live (non-zombie) processes whose process group is ``pgid``."""
-    result = []
-    for pid in _all_pids():
-        stat = _proc_stat(pid)
-        if stat is not None and stat[2] == pgid and stat[0] not in ("Z", "X"):
-            result.append(pid)
-    return result
-
-
-def _group_alive(pgid: int) -> bool:
-    if Path("/proc").is_dir():
-        return bool(_group_pids(pgid))
-    try:  # pragma: no cover - non-Linux fallback
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def exit_cleanly_on_sigterm() -> bool:
-    """Make SIGTERM stop the program like Ctrl-C, so ``finally`` blocks and atexit stop our Airflow.
-
-    Python's default SIGTERM ends the process at once: a test run stopped by ``timeout`` or
-    ``kill`` would leave every component running in its own process group. It raises
-    ``KeyboardInterrupt``, not ``SystemExit``: pytest reports a ``SystemExit`` in a test as a
-    failure and goes on to the next test, but stops the whole run on an interrupt. Installed
-    only from the main thread and only over the default handler (a handler someone set
-    stays); returns whether it was installed.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        return False
-    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        return False
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    return True
-
-
-def _exit_on_sigterm(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum} (SIGTERM)")
-
-
-def _killpg(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def _kill(pid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.kill(pid, sig)
-
-
-_ACCESS_LOG_OK = re.compile(r"\[http\.access\].*status_code=(2|3)\d\d")
-
-
-def _tail(path: Path, lines: int, skip_ok_access_log: bool = False) -> str:
-    """Last ``lines`` lines of ``path``; optionally without successful api-server access-log lines."""
-    try:
-        with path.open("rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            window = 512 * lines * (20 if skip_ok_access_log else 1)
-            handle.seek(max(0, size - window))
-            data = handle.read().decode("utf-8", errors="replace")
-    except OSError:
-        return ""
-    kept = [line for line in data.splitlines() if not (skip_ok_access_log and _ACCESS_LOG_OK.search(line))]
-    return "\n".join(kept[-lines:])
-
-
-def _has_serde_marker(value: Any) -> bool:
-    if isinstance(value, Mapping):
-        return "__classname__" in value or any(_has_serde_marker(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_serde_marker(v) for v in value)
-    return False
-
-
-def format_log_content(content: Sequence[Any]) -> str:
-    """Render the ``content`` of a task-log API response as plain text lines."""
-    out: list[str] = []
-    for entry in content:
-        if isinstance(entry, Mapping):
-            event = str(entry.get("event", ""))
-            ts = entry.get("timestamp")
-            level = entry.get("level")
-            logger = entry.get("logger")
-            extras = {k: v for k, v in entry.items() if k not in ("event", "timestamp", "level", "logger")}
-            parts = [str(p) for p in (ts, level.upper() if isinstance(level, str) else level) if p]
-            if logger:
-                parts.append(f"{logger}:")
-            parts.append(event)
-            if extras:
-                parts.append(json.dumps(extras, default=str, sort_keys=True))
-            out.append(" ".join(parts))
-        else:
-            out.append(str(entry))
-    return "\n".join(out)
-
-
-class AirflowInstance:
+class AirflowInstance(HitlClient):
     """A real Airflow 3 deployment (separate processes) on this machine.
 
     :param home: ``AIRFLOW_HOME``; created if missing. Holds the SQLite DB (unless
@@ -316,7 +156,7 @@ class AirflowInstance:
         # Secrets shared by every component; persisted so a later instance on the
         # same home (and same DB) can still decrypt connections and verify tokens.
         self._secrets = self._load_or_create_secrets()
-        self._components: dict[str, _Component] = {}
+        self._components: dict[str, Component] = {}
         # pids (== session ids) of component leaders whose sessions may still hold processes
         self._sessions: set[int] = set()
         self._migrated = False
@@ -385,6 +225,17 @@ class AirflowInstance:
         except (OSError, ValueError):
             return {}
         return {str(k): str(v) for k, v in data.items()}
+
+    def _login(self, client: httpx.Client) -> httpx.Response:
+        """The simple auth manager's token: free when everyone is admin, else the generated password."""
+        if self.all_admins:
+            return client.get("/auth/token")
+        creds = self.admin_credentials()
+        users = self.env.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin")
+        username = users.split(",")[0].split(":")[0].strip()
+        if username not in creds:
+            raise AirflowInstanceError(f"no password for {username!r} in {self.admin_password_file}")
+        return client.post("/auth/token", json={"username": username, "password": creds[username]})
 
     def _load_or_create_secrets(self) -> dict[str, str]:
         path = self.home / ".airflow_instance_secrets.json"
@@ -486,13 +337,13 @@ class AirflowInstance:
             try:
                 proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                _killpg(proc.pid, signal.SIGKILL)
+                killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
                 raise AirflowInstanceError(
-                    f"airflow db migrate took more than {timeout:.0f}s:\n{_tail(log_path, 60)}"
+                    f"airflow db migrate took more than {timeout:.0f}s:\n{tail_of(log_path, 60)}"
                 ) from None
         if proc.returncode != 0:
-            raise AirflowInstanceError(f"airflow db migrate failed (rc={proc.returncode}):\n{_tail(log_path, 60)}")
+            raise AirflowInstanceError(f"airflow db migrate failed (rc={proc.returncode}):\n{tail_of(log_path, 60)}")
         self._migrated = True
         self.timings["migrate"] = time.monotonic() - t0
 
@@ -508,7 +359,7 @@ class AirflowInstance:
         """Path of the stdout/stderr log file of component ``name``."""
         return self.component_log_dir / f"{name}.log"
 
-    def _start_component(self, name: str) -> _Component:
+    def _start_component(self, name: str) -> Component:
         if name not in COMPONENTS:
             raise ValueError(f"unknown component {name!r}; expected one of {COMPONENTS}")
         existing = self._components.get(name)
@@ -536,7 +387,7 @@ class AirflowInstance:
             start_new_session=True,
         )
         self._sessions.add(popen.pid)
-        component = _Component(name, popen, path, log_file, started_at)
+        component = Component(name, popen, path, log_file, started_at)
         self._components[name] = component
         return component
 
@@ -554,16 +405,16 @@ class AirflowInstance:
         """
         targets = [self._components[n] for n in names if n in self._components]
         for comp in targets:
-            _killpg(comp.popen.pid, signal.SIGTERM)
+            killpg(comp.popen.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         for comp in targets:
             while time.monotonic() < deadline:
                 comp.popen.poll()
-                if comp.popen.returncode is not None and not _group_alive(comp.popen.pid):
+                if comp.popen.returncode is not None and not group_alive(comp.popen.pid):
                     break
                 time.sleep(0.1)
-            if comp.popen.poll() is None or _group_alive(comp.popen.pid):
-                _killpg(comp.popen.pid, signal.SIGKILL)
+            if comp.popen.poll() is None or group_alive(comp.popen.pid):
+                killpg(comp.popen.pid, signal.SIGKILL)
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     comp.popen.wait(timeout=10)
             if whole_session:
@@ -593,8 +444,8 @@ class AirflowInstance:
         me = os.getpid()
         parents: dict[int, int] = {}
         found: set[int] = set()
-        for pid in _all_pids():
-            stat = _proc_stat(pid)
+        for pid in all_pids():
+            stat = proc_stat(pid)
             if pid == me or stat is None or stat[0] in ("Z", "X"):
                 continue
             parents[pid] = stat[1]
@@ -620,13 +471,13 @@ class AirflowInstance:
     ) -> None:
         alive = list(pids)
         for pid in alive:
-            _kill(pid, first_sig)
+            kill(pid, first_sig)
         deadline = time.monotonic() + timeout
         while alive and time.monotonic() < deadline:
             time.sleep(0.1)
-            alive = [p for p in alive if _pid_alive(p)]
+            alive = [p for p in alive if pid_alive(p)]
         for pid in alive:
-            _kill(pid, signal.SIGKILL)
+            kill(pid, signal.SIGKILL)
 
     def _sweep(self, timeout: float = 5.0) -> None:
         """Terminate stray processes of this instance (e.g. orphaned task runners)."""
@@ -658,10 +509,7 @@ class AirflowInstance:
 
     def stop(self, timeout: float = 20.0) -> None:
         """Stop every component (SIGTERM, then SIGKILL after ``timeout``) and stray task processes."""
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-        self._token = None
+        self._close_http()
         try:
             # scheduler/triggerer/dag-processor together, api-server last
             self._stop_components([n for n in _STOP_ORDER if n != "api-server"], timeout)
@@ -716,7 +564,7 @@ class AirflowInstance:
         if comp is None:
             raise AirflowInstanceError(f"{name} is not running")
         if sig != signal.SIGTERM:
-            _killpg(comp.popen.pid, sig)
+            killpg(comp.popen.pid, sig)
         self._stop_components([name], timeout, whole_session=whole_session, leftover_sig=sig)
 
     def start_component(self, name: str, wait: bool = True, timeout: float = 60.0) -> int:
@@ -750,7 +598,7 @@ class AirflowInstance:
         dead = self.dead_components()
         if dead:
             details = "\n".join(
-                f"--- {name} exited rc={rc}, log tail:\n{_tail(self.log_path(name), 40)}" for name, rc in dead.items()
+                f"--- {name} exited rc={rc}, log tail:\n{tail_of(self.log_path(name), 40)}" for name, rc in dead.items()
             )
             raise AirflowInstanceError(f"Airflow component(s) died: {sorted(dead)}\n{details}")
 
@@ -760,18 +608,11 @@ class AirflowInstance:
         for name in [*COMPONENTS, "db-migrate"]:
             path = self.log_path(name)
             if path.exists():
-                tail = _tail(path, lines, skip_ok_access_log=True)
+                tail = tail_of(path, lines, skip_ok_access_log=True)
                 chunks.append(f"----- {path} (last {lines} lines) -----\n{tail}")
         return "\n".join(chunks)
 
     # ------------------------------------------------------------------ health
-
-    def health(self) -> dict[str, Any]:
-        """``GET /api/v2/monitor/health`` (no authentication needed)."""
-        resp = self._http().get("/api/v2/monitor/health", timeout=10)
-        resp.raise_for_status()
-        result: dict[str, Any] = resp.json()
-        return result
 
     def wait_healthy(
         self,
@@ -817,416 +658,11 @@ class AirflowInstance:
                 )
             time.sleep(0.5)
 
-    # ------------------------------------------------------------- REST client
-
-    def _http(self) -> httpx.Client:
-        if self._client is None:
-            # trust_env=False: never send 127.0.0.1 traffic through an HTTP proxy
-            self._client = httpx.Client(base_url=self.base_url, timeout=60.0, trust_env=False)
-        return self._client
-
-    def token(self, refresh: bool = False) -> str:
-        """A bearer token for the REST API (cached)."""
-        if self._token and not refresh:
-            return self._token
-        client = self._http()
-        if self.all_admins:
-            resp = client.get("/auth/token")
-        else:
-            creds = self.admin_credentials()
-            users = self.env.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin")
-            username = users.split(",")[0].split(":")[0].strip()
-            if username not in creds:
-                raise AirflowInstanceError(f"no password for {username!r} in {self.admin_password_file}")
-            resp = client.post("/auth/token", json={"username": username, "password": creds[username]})
-        if resp.status_code not in (200, 201):
-            raise AirflowApiError("POST", str(resp.url), resp.status_code, resp.text)
-        self._token = str(resp.json()["access_token"])
-        return self._token
-
-    def _url(self, path: str) -> str:
-        if path.startswith(("http://", "https://", "/api/", "/auth/", "/execution/")):
-            return path
-        return "/api/v2" + (path if path.startswith("/") else "/" + path)
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        json: Any = None,
-        params: Mapping[str, Any] | None = None,
-        ok: Sequence[int] = (200, 201, 204),
-        headers: Mapping[str, str] | None = None,
-    ) -> Any:
-        """Call the REST API; ``path`` is relative to ``/api/v2`` unless it starts with ``/api/``.
-
-        Returns the decoded JSON body (or None for empty bodies); raises
-        ``AirflowApiError`` for a status code not in ``ok``.
-        """
-        url = self._url(path)
-        for attempt in range(2):
-            hdrs = {"Authorization": f"Bearer {self.token(refresh=attempt > 0)}", **(headers or {})}
-            resp = self._http().request(method, url, json=json, params=params, headers=hdrs)
-            if resp.status_code != 401:
-                break
-        for attempt in range(1, 5):  # a read of a busy SQLite DB can answer 500: reads are safe to repeat
-            if method != "GET" or resp.status_code < 500 or "Database error" not in resp.text:
-                break
-            time.sleep(1.0 * attempt)
-            resp = self._http().request(method, url, json=json, params=params, headers=hdrs)
-        if resp.status_code not in ok:
-            raise AirflowApiError(method, str(resp.url), resp.status_code, resp.text)
-        if not resp.content:
-            return None
-        if "json" in resp.headers.get("content-type", ""):
-            return resp.json()
-        return resp.text
-
-    def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
-        """``GET`` a REST API path (see ``request``)."""
-        return self.request("GET", path, params=params)
-
-    def post(self, path: str, json: Any = None) -> Any:
-        """``POST`` to a REST API path (see ``request``)."""
-        return self.request("POST", path, json=json)
-
-    def patch(self, path: str, json: Any = None, params: Mapping[str, Any] | None = None) -> Any:
-        """``PATCH`` a REST API path (see ``request``)."""
-        return self.request("PATCH", path, json=json, params=params)
-
-    def put(self, path: str, json: Any = None) -> Any:
-        """``PUT`` a REST API path (see ``request``)."""
-        return self.request("PUT", path, json=json)
-
-    def delete(self, path: str) -> Any:
-        """``DELETE`` a REST API path (see ``request``)."""
-        return self.request("DELETE", path)
-
-    def _paged(self, path: str, key: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        offset = 0
-        while True:
-            page = self.get(path, params={**(params or {}), "limit": 100, "offset": offset})
-            chunk = page.get(key, [])
-            items.extend(chunk)
-            offset += len(chunk)
-            if not chunk or offset >= int(page.get("total_entries", 0)):
-                return items
-
-    # ----------------------------------------------------------- DAG helpers
-
-    def import_errors(self) -> list[dict[str, Any]]:
-        """All DAG import errors (``filename``, ``stack_trace``, ...)."""
-        return self._paged("/importErrors", "import_errors")
-
-    def dag(self, dag_id: str) -> dict[str, Any]:
-        """``GET /dags/{dag_id}``."""
-        result: dict[str, Any] = self.get(f"/dags/{_seg(dag_id)}")
-        return result
-
-    def wait_for_dag(self, dag_id: str, timeout: float = 60.0) -> dict[str, Any]:
-        """Wait until ``dag_id`` is parsed, serialized and visible through the API."""
-        deadline = time.monotonic() + timeout
-        while True:
-            self._raise_if_dead()
-            try:
-                dag = self.dag(dag_id)
-                if not dag.get("is_stale"):
-                    # a run can only be created once the serialized DAG exists
-                    self.get(f"/dags/{_seg(dag_id)}/details")
-                    return dag
-            except AirflowApiError as exc:
-                if exc.status_code != 404:
-                    raise
-            if time.monotonic() > deadline:
-                errors = self.import_errors()
-                raise AirflowInstanceError(
-                    f"DAG {dag_id!r} not visible after {timeout:.0f}s; import errors: "
-                    f"{json.dumps(errors, indent=1)[:4000]}\n{self.log_tails(30)}"
-                )
-            time.sleep(0.5)
-
-    def unpause(self, dag_id: str) -> dict[str, Any]:
-        """Unpause ``dag_id``."""
-        result: dict[str, Any] = self.patch(f"/dags/{_seg(dag_id)}", json={"is_paused": False})
-        return result
-
-    def pause(self, dag_id: str) -> dict[str, Any]:
-        """Pause ``dag_id``."""
-        result: dict[str, Any] = self.patch(f"/dags/{_seg(dag_id)}", json={"is_paused": True})
-        return result
-
-    def trigger(
-        self,
-        dag_id: str,
-        conf: Mapping[str, Any] | None = None,
-        logical_date: datetime | str | None = None,
-        run_id: str | None = None,
-    ) -> str:
-        """Create a manual DAG run and return its run id.
-
-        On SQLite a busy database answers 500 ("Database error"), which would fail a test for
-        nothing. The run id is chosen here (Airflow's own ``manual__<time>`` form), so a retry
-        is safe: a 409 on a retry means the earlier try did create the run.
-        """
-        if isinstance(logical_date, datetime):
-            if logical_date.tzinfo is None:
-                logical_date = logical_date.replace(tzinfo=UTC)
-            logical_date = logical_date.isoformat()
-        run_id = run_id or f"manual__{datetime.now(UTC).isoformat()}"
-        body: dict[str, Any] = {"logical_date": logical_date, "conf": dict(conf or {}), "dag_run_id": run_id}
-        attempts = 6
-        for attempt in range(1, attempts + 1):
-            try:
-                run = self.post(f"/dags/{_seg(dag_id)}/dagRuns", json=body)
-                return str(run["dag_run_id"])
-            except AirflowApiError as exc:
-                if exc.status_code == 409 and attempt > 1:
-                    return run_id
-                if exc.status_code < 500 or attempt == attempts:
-                    raise
-                time.sleep(2.0 * attempt)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def dag_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
-        """``GET /dags/{dag_id}/dagRuns/{run_id}``."""
-        result: dict[str, Any] = self.get(f"/dags/{_seg(dag_id)}/dagRuns/{_seg(run_id)}")
-        return result
-
-    def wait_for_run(
-        self,
-        dag_id: str,
-        run_id: str,
-        timeout: float = 120.0,
-        states: Sequence[str] = _TERMINAL_RUN_STATES,
-    ) -> str:
-        """Wait until the run's state is one of ``states``; return that state."""
-        deadline = time.monotonic() + timeout
-        state = None
-        while True:
-            self._raise_if_dead()
-            state = self.dag_run(dag_id, run_id).get("state")
-            if state in states:
-                return str(state)
-            if time.monotonic() > deadline:
-                tis = [
-                    (t["task_id"], t["map_index"], t["state"], t["try_number"])
-                    for t in self.task_instances(dag_id, run_id)
-                ]
-                raise AirflowInstanceError(
-                    f"run {dag_id}/{run_id} still {state!r} after {timeout:.0f}s "
-                    f"(wanted {tuple(states)}); task instances: {tis}"
-                )
-            time.sleep(0.5)
-
-    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        """All task instances of a run, one per map index, with ``state`` and ``try_number``."""
-        return self._paged(f"/dags/{_seg(dag_id)}/dagRuns/{_seg(run_id)}/taskInstances", "task_instances")
-
-    def _ti_path(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> str:
-        path = f"/dags/{_seg(dag_id)}/dagRuns/{_seg(run_id)}/taskInstances/{_seg(task_id)}"
-        return path if map_index < 0 else f"{path}/{map_index}"
-
-    def task_instance(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> dict[str, Any]:
-        """One task instance (current try)."""
-        result: dict[str, Any] = self.get(self._ti_path(dag_id, run_id, task_id, map_index))
-        return result
-
-    def task_tries(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> list[dict[str, Any]]:
-        """Every try of one task instance (history and current), oldest first."""
-        path = f"/dags/{_seg(dag_id)}/dagRuns/{_seg(run_id)}/taskInstances/{_seg(task_id)}"
-        path = f"{path}/{map_index}/tries" if map_index >= 0 else f"{path}/tries"
-        tries = self._paged(path, "task_instances")
-        return sorted(tries, key=lambda t: int(t.get("try_number") or 0))
-
-    def wait_for_task_state(
-        self,
-        dag_id: str,
-        run_id: str,
-        task_id: str,
-        states: Sequence[str],
-        map_index: int = -1,
-        timeout: float = 120.0,
-    ) -> dict[str, Any]:
-        """Wait until a task instance is in one of ``states``; return it."""
-        deadline = time.monotonic() + timeout
-        while True:
-            self._raise_if_dead()
-            try:
-                ti = self.task_instance(dag_id, run_id, task_id, map_index)
-                if ti.get("state") in states:
-                    return ti
-                state = ti.get("state")
-            except AirflowApiError as exc:
-                if exc.status_code != 404:
-                    raise
-                state = "<not created yet>"
-            if time.monotonic() > deadline:
-                raise AirflowInstanceError(
-                    f"{dag_id}/{run_id}/{task_id}[{map_index}] still {state!r} after {timeout:.0f}s "
-                    f"(wanted {tuple(states)})"
-                )
-            time.sleep(0.25)
-
-    def xcom(
-        self,
-        dag_id: str,
-        run_id: str,
-        task_id: str,
-        key: str = "return_value",
-        map_index: int = -1,
-    ) -> Any:
-        """The XCom value as a Python object.
-
-        The API returns the stored JSON value as-is (a task returning ``"42"``
-        gives the string ``"42"``); objects the Task SDK encoded with ``serde``
-        (tuples, datetimes...) are decoded with ``airflow.sdk.serde``. A task that
-        returned None stores no XCom: that is an ``AirflowApiError`` with status 404.
-        """
-        path = (
-            f"/dags/{_seg(dag_id)}/dagRuns/{_seg(run_id)}/taskInstances/{_seg(task_id)}"
-            f"/xcomEntries/{quote(key, safe='')}"
-        )
-        entry = self.get(path, params={"map_index": map_index})
-        value = entry.get("value")
-        if _has_serde_marker(value):
-            try:
-                from airflow.sdk.serde import deserialize
-
-                return deserialize(value)
-            except Exception:  # fall back to the encoded form
-                return value
-        return value
-
-    def task_log(
-        self,
-        dag_id: str,
-        run_id: str,
-        task_id: str,
-        try_number: int,
-        map_index: int = -1,
-    ) -> str:
-        """Full log of one try of a task instance, as text."""
-        path = f"/dags/{_seg(dag_id)}/dagRuns/{_seg(run_id)}/taskInstances/{_seg(task_id)}/logs/{try_number}"
-        body = self.request(
-            "GET",
-            path,
-            params={"map_index": map_index, "full_content": "true"},
-            headers={"Accept": "application/json"},
-        )
-        if isinstance(body, str):
-            return body
-        return format_log_content(body.get("content") or [])
-
-    def answer_hitl(
-        self,
-        dag_id: str,
-        run_id: str,
-        task_id: str,
-        chosen_options: Sequence[str],
-        params_input: Mapping[str, Any] | None = None,
-        map_index: int = -1,
-        timeout: float = 120.0,
-        settle_seconds: float = 8.0,
-    ) -> dict[str, Any]:
-        """Answer a human-in-the-loop task safely.
-
-        Waits until the task instance is ``awaiting_input``, then another
-        ``settle_seconds``, then PATCHes ``hitlDetails``. The pause avoids an
-        Airflow 3.3.2 race: the answer moves the task to ``scheduled`` and the
-        scheduler re-queues it; if that happens before the scheduler has handled
-        the executor's "workload finished" event of the parking run, it sees a
-        finished workload for a queued task and marks the task FAILED. On a loaded
-        machine that event came 5 s after the task parked, so the pause grows with
-        every try the race costs (8 s, 16 s, 24 s by default).
-        """
-        path = f"/dags/{_seg(dag_id)}/dagRuns/{_seg(run_id)}/taskInstances/{_seg(task_id)}/{map_index}/hitlDetails"
-        body = {"chosen_options": list(chosen_options), "params_input": dict(params_input or {})}
-        deadline = time.monotonic() + timeout
-        result: dict[str, Any] = {}
-        answered_try = 0
-        answers = 0
-        while True:
-            ti = self.wait_for_task_state(
-                dag_id, run_id, task_id, ("awaiting_input",), map_index, max(1.0, deadline - time.monotonic())
-            )
-            if ti.get("try_number", 0) <= answered_try:
-                raise AirflowInstanceError(f"{task_id} is waiting again on try {ti.get('try_number')}")
-            answers += 1
-            time.sleep(settle_seconds * answers)
-            result = self._patch_answer(path, body)
-            answered_try = int(ti.get("try_number", 0))
-            # If the race still hit (the task failed and Airflow retried it), the request comes back on
-            # a new try, as a person would see it again in the UI: answer once more.
-            if not self._asks_again(
-                dag_id, run_id, task_id, map_index, answered_try, min(60.0, deadline - time.monotonic())
-            ):
-                return result
-
-    def _patch_answer(self, path: str, body: dict[str, Any], attempts: int = 6) -> dict[str, Any]:
-        """PATCH the answer; on SQLite a busy database answers 500 ("Database error"): try again."""
-        for attempt in range(1, attempts + 1):
-            try:
-                answer: dict[str, Any] = self.patch(path, json=body)
-                return answer
-            except AirflowApiError as exc:
-                if exc.status_code < 500 or attempt == attempts:
-                    raise
-                time.sleep(2.0 * attempt)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _asks_again(
-        self, dag_id: str, run_id: str, task_id: str, map_index: int, answered_try: int, within: float
-    ) -> bool:
-        end = time.monotonic() + max(within, 0.0)
-        while time.monotonic() < end:
-            ti = self.task_instance(dag_id, run_id, task_id, map_index)
-            state, try_number = ti.get("state"), int(ti.get("try_number") or 0)
-            if state == "awaiting_input" and try_number > answered_try:
-                return True
-            if state in ("success", "skipped", "failed", "upstream_failed", "removed"):
-                return False
-            time.sleep(1.0)
-        return False
-
-    def hitl_detail(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> dict[str, Any]:
-        """The HITL detail (subject, options, response...) of a task instance."""
-        path = f"/dags/{_seg(dag_id)}/dagRuns/{_seg(run_id)}/taskInstances/{_seg(task_id)}/{map_index}/hitlDetails"
-        result: dict[str, Any] = self.get(path)
-        return result
-
-    def file_token(self, file_path: Path | str) -> str:
-        """The ``file_token`` of a DAG file (needed by ``parseDagFile``).
-
-        Only files that define, or once defined, a DAG have one: Airflow refuses
-        to re-parse a file no DAG row points to (a brand-new or never-valid file
-        is picked up by the next directory scan, every ``refresh_interval``).
-        """
-        target = Path(file_path).absolute()
-        for dag in self._paged("/dags", "dags", params={"exclude_stale": "false"}):
-            if dag.get("fileloc") and Path(dag["fileloc"]).absolute() == target:
-                return str(dag["file_token"])
-        raise AirflowInstanceError(
-            f"no DAG was ever parsed from {target}; Airflow only re-parses such files on request, "
-            "new files are found by the periodic directory scan"
-        )
-
-    def force_reparse(self, file_path: Path | str) -> None:
-        """Ask the dag-processor to re-parse one file now (``PUT /parseDagFile/{file_token}``).
-
-        Note the new result is only stored if it differs from the stored one.
-        """
-        self.put(f"/parseDagFile/{_seg(self.file_token(file_path))}")
-
-    def dag_versions(self, dag_id: str) -> list[dict[str, Any]]:
-        """All stored versions of a DAG (``version_number``, ``bundle_version``, ...)."""
-        return self._paged(f"/dags/{_seg(dag_id)}/dagVersions", "dag_versions")
-
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Start an instance and keep it up until SIGINT/SIGTERM."""
     parser = argparse.ArgumentParser(
-        prog="python -m airflow_claude.testing.airflow_instance",
+        prog="python -m tests.harness.airflow_instance",
         description="Run a local multi-process Airflow 3 (api-server, scheduler, dag-processor).",
     )
     parser.add_argument("--home", type=Path, required=True, help="AIRFLOW_HOME (created if missing)")
