@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from airflow_claude import __version__
 from airflow_claude.catalog.catalog import Catalog
-from airflow_claude.errors import Code, PlanIssue
+from airflow_claude.errors import AirflowClaudeError, Code, PlanIssue
 from airflow_claude.plan.limits import DEFAULT_LIMITS, PlanLimits
 from airflow_claude.plan.loader import load_plan_file, parse_json_text
 from airflow_claude.plan.model import Plan, Step, plan_json_schema
@@ -31,7 +31,7 @@ CATALOG_ENV = "AIRFLOW_CLAUDE_CATALOG"
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
 
-class UsageError(Exception):
+class UsageError(AirflowClaudeError):
     """A mistake in how the command was called (exit code 2)."""
 
 

@@ -12,6 +12,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
+class AirflowClaudeError(Exception):
+    """Base of every error this package defines, so one ``except AirflowClaudeError`` catches them all.
+
+    Each error keeps its builtin base as well (``ValueError``, ``RuntimeError``), so existing
+    ``except`` clauses still match.
+    """
+
+
 class Code:
     """Stable error codes; tests, the CLI's JSON output and users' tooling rely on them."""
 
@@ -97,7 +105,7 @@ class PlanIssue:
 
 
 @dataclass
-class PlanValidationError(ValueError):
+class PlanValidationError(ValueError, AirflowClaudeError):
     """Raised when a plan has one or more issues; ``issues`` holds all of them."""
 
     issues: list[PlanIssue] = field(default_factory=list)
@@ -109,11 +117,11 @@ class PlanValidationError(ValueError):
         return "\n".join(lines)
 
 
-class CatalogError(ValueError):
+class CatalogError(ValueError, AirflowClaudeError):
     """A tool or catalog definition is inconsistent (a DAG author's mistake, found at import)."""
 
 
-class StepError(RuntimeError):
+class StepError(RuntimeError, AirflowClaudeError):
     """A step failed in a way retrying cannot fix (bad resolved arguments, broken tool contract)."""
 
 

@@ -20,6 +20,8 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from airflow_claude.errors import AirflowClaudeError
+
 Check = Callable[[Any], bool]
 
 _DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
@@ -59,7 +61,7 @@ _JSONSCHEMA_IS: dict[str, Check] = {
 }
 
 
-class _Unsupported(Exception):
+class _Unsupported(AirflowClaudeError):
     pass
 
 

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_claude.errors import Code, PlanIssue
+from airflow_claude.errors import AirflowClaudeError, Code, PlanIssue
 from airflow_claude.plan.limits import DEFAULT_LIMITS, PlanLimits
 from airflow_claude.plan.validator import ValidationResult, validate_plan
 
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from airflow_claude.catalog.catalog import Catalog
 
 
-class _DuplicateKeyError(ValueError):
+class _DuplicateKeyError(ValueError, AirflowClaudeError):
     def __init__(self, key: str, siblings: list[str]) -> None:
         super().__init__(key)
         self.key = key

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_claude.errors import Code, choices_hint, did_you_mean
+from airflow_claude.errors import AirflowClaudeError, Code, choices_hint, did_you_mean
 from airflow_claude.plan.params import PARAM_NAME_PATTERN
 from airflow_claude.plan.run_fields import RUN_FIELDS
 
@@ -52,7 +52,7 @@ class Ref:
         return ".".join((*head, *self.path))
 
 
-class RefSyntaxError(ValueError):
+class RefSyntaxError(ValueError, AirflowClaudeError):
     """A ``$ref`` object that does not follow the allowed forms; ``code`` says which rule it breaks."""
 
     def __init__(self, message: str, code: str = Code.MALFORMED_REFERENCE, hint: str | None = None) -> None:

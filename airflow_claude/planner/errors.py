@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_claude.errors import PlanIssue
+from airflow_claude.errors import AirflowClaudeError, PlanIssue
 
 
-class PlanningError(RuntimeError):
+class PlanningError(RuntimeError, AirflowClaudeError):
     """Base class. ``retryable`` says whether trying again later can help."""
 
     retryable = False

@@ -13,11 +13,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from airflow_claude.catalog.tool import CircuitPolicy
+from airflow_claude.errors import AirflowClaudeError
 
 CIRCUIT_PREFIX = "airflow_claude_circuit__"
 
 
-class CircuitOpen(RuntimeError):
+class CircuitOpen(RuntimeError, AirflowClaudeError):
     """The tool is cut off; the step fails at once instead of calling it."""
 
 
