@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -26,6 +26,9 @@ from airflow_claude.plan.limits import DEFAULT_LIMITS, PlanLimits
 from airflow_claude.plan.loader import load_plan_file, parse_json_text
 from airflow_claude.plan.model import Plan, Step, plan_json_schema
 from airflow_claude.plan.validator import validate_plan
+
+if TYPE_CHECKING:
+    from airflow_claude.planner.gateway import ModelGateway
 
 CATALOG_ENV = "AIRFLOW_CLAUDE_CATALOG"
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
@@ -268,7 +271,9 @@ def _add_plan(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("-o", "--output", required=True, help="plan file to write (or a folder: <plan id>.json)")
     parser.add_argument("--plan-id", help="plan id (default: the output file's name)")
     parser.add_argument("--schedule", help="cron or preset to put in the plan, e.g. '0 2 * * *'")
-    parser.add_argument("--model", help="model id (default: the connection's, else the planner's default)")
+    parser.add_argument(
+        "--model", help="model id (default: the --conn-id connection's, else the gateway's DEFAULT_MODEL)"
+    )
     parser.add_argument("--base-url", help="Messages API base URL (default: $ANTHROPIC_BASE_URL or Anthropic)")
     parser.add_argument("--conn-id", help="use this Airflow 'anthropic' connection instead of ANTHROPIC_API_KEY")
     parser.add_argument("--cache", help="plan cache folder or object-storage URL: same inputs, zero calls")
@@ -280,43 +285,16 @@ def _add_plan(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    import anthropic
-
     from airflow_claude.planner import ClaudePlanner, PlanCache
     from airflow_claude.planner.errors import PlanningError
-    from airflow_claude.planner.planner import DEFAULT_MODEL
 
     catalog = load_catalog(args.catalog)
     output = Path(args.output)
     plan_id = args.plan_id or (None if output.is_dir() else output.stem)
     with contextlib.ExitStack() as stack:
-        model = args.model
-        if args.replay:
-            from airflow_claude.testing.fake_claude import FakeClaude
-
-            fake = stack.enter_context(FakeClaude())
-            fake.load_cassette(args.replay)
-            client: Any = anthropic.Anthropic(api_key="replay", base_url=fake.url)
-        elif args.conn_id:
-            from airflow.providers.anthropic.hooks.anthropic import AnthropicHook
-
-            hook = AnthropicHook(conn_id=args.conn_id)
-            client, model = hook.get_conn(), model or hook.default_model
-        else:
-            key = os.environ.get("ANTHROPIC_API_KEY")
-            if not key:
-                raise UsageError("set ANTHROPIC_API_KEY, pass --conn-id, or --replay a cassette")
-            base_url = args.base_url or os.environ.get("ANTHROPIC_BASE_URL") or "https://api.anthropic.com"
-            if args.record_to:
-                from airflow_claude.testing.fake_claude import CassetteRecorder
-
-                recorder = stack.enter_context(CassetteRecorder(base_url, args.record_to, api_key=key))
-                base_url = recorder.url
-            client = anthropic.Anthropic(api_key=key, base_url=base_url)
         planner = ClaudePlanner(
-            client,
+            _gateway(args, stack),
             catalog,
-            model=model or DEFAULT_MODEL,
             max_repairs=args.max_repairs,
             cache=PlanCache(args.cache) if args.cache else None,
         )
@@ -340,6 +318,32 @@ def cmd_plan(args: argparse.Namespace) -> int:
         f"{usage['calls']} model call(s), ${usage['cost_usd']}{' (from cache)' if result.cached else ''}"
     )
     return EXIT_OK
+
+
+def _gateway(args: argparse.Namespace, stack: contextlib.ExitStack) -> ModelGateway:
+    """A replayed cassette, an Airflow connection, or ``ANTHROPIC_API_KEY`` (maybe recorded), as the gateway."""
+    import anthropic
+
+    from airflow_claude.planner.gateway import DEFAULT_MODEL, ModelGateway
+
+    if args.replay:
+        from airflow_claude.testing.fake_claude import FakeClaude
+
+        fake = stack.enter_context(FakeClaude())
+        fake.load_cassette(args.replay)
+        return ModelGateway(anthropic.Anthropic(api_key="replay", base_url=fake.url), args.model or DEFAULT_MODEL)
+    if args.conn_id:
+        return ModelGateway.from_connection(args.conn_id, args.model)
+    key = os.environ.get("ANTHROPIC_API_KEY")
+    if not key:
+        raise UsageError("set ANTHROPIC_API_KEY, pass --conn-id, or --replay a cassette")
+    base_url = args.base_url or os.environ.get("ANTHROPIC_BASE_URL") or "https://api.anthropic.com"
+    if args.record_to:
+        from airflow_claude.testing.fake_claude import CassetteRecorder
+
+        recorder = stack.enter_context(CassetteRecorder(base_url, args.record_to, api_key=key))
+        base_url = recorder.url
+    return ModelGateway(anthropic.Anthropic(api_key=key, base_url=base_url), args.model or DEFAULT_MODEL)
 
 
 # -- entry point -------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "Claude plans",
-                "python-modules": ["airflow_claude.runtime.step", "airflow_claude.operators.plan"],
+                "python-modules": ["airflow_claude.runtime.step"],
             }
         ],
     }

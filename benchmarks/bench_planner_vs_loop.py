@@ -6,7 +6,7 @@ top products from the cleaned rows; a report from the aggregate and the quality 
 notification with the report), run against the offline ``FakeClaude`` with the real
 ``anthropic`` SDK as the client:
 
-- **plan-then-execute**: ``ClaudePlanner(client, catalog).plan(goal)`` (one forced
+- **plan-then-execute**: ``ClaudePlanner(ModelGateway(client, model), catalog).plan(goal)`` (one forced
   ``submit_plan`` call; the fake answers with the 10-step plan), the steps run locally in
   topological order (``resolve_refs``, the tool's schema checks, ``tool.call(args, context)``
   with a plain ``ToolContext``: no Airflow runs), then one review call
@@ -68,7 +68,7 @@ from airflow_claude.observability.redaction import redact_value
 from airflow_claude.plan.model import Plan, Step
 from airflow_claude.plan.refs import resolve_refs
 from airflow_claude.plan.validator import validate_plan
-from airflow_claude.planner import DEFAULT_MODEL, CallUsage, ClaudePlanner, PlanCache, PriceTable
+from airflow_claude.planner import DEFAULT_MODEL, CallUsage, ClaudePlanner, ModelGateway, PlanCache, PriceTable
 from airflow_claude.planner.prompt import SUBMIT_TOOL, goal_message
 from airflow_claude.runtime.execute import check_schema, jsonable
 from airflow_claude.runtime.provenance import idempotency_key
@@ -413,9 +413,8 @@ def run_plan_path(name: str, catalog: Catalog, cache_dir: Path) -> PathResult:
         script_plan_path(fake)
         client = fake.client()
         planner = ClaudePlanner(
-            client,
+            ModelGateway(client, MODEL, logger=log),
             catalog,
-            model=MODEL,
             limits=SETTINGS.limits(),
             max_tokens=SETTINGS.plan_max_tokens,
             cache=PlanCache(cache_dir),

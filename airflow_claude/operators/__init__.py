@@ -1,5 +1,3 @@
 """Operators for DAG authors."""
 
-from airflow_claude.operators.plan import ClaudePlanOperator
-
-__all__ = ["ClaudePlanOperator"]
+__all__: list[str] = []

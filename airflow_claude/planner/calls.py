@@ -1,6 +1,7 @@
-"""One model call with bounded, capped retries; the SDK's own retries are switched off.
+"""The retry rules of a model call; private to :mod:`airflow_claude.planner.gateway`, their only user.
 
-The anthropic SDK honours ``retry-after`` up to ~50 days and retries spend-limit 429s. Here a
+The anthropic SDK honours ``retry-after`` up to ~50 days and retries spend-limit 429s, so the
+gateway switches the SDK's retries off and runs each request through :func:`with_retries`: a
 wait is made only when the server asks for at most ``retry_after_cap`` seconds; anything longer
 gives the worker back at once (``ClaudeUnavailable`` -> Airflow retries later), and a spend
 limit is terminal.
@@ -12,11 +13,13 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeVar
 
 import anthropic
 
 from airflow_claude.planner.errors import ClaudeRequestRejected, ClaudeUnavailable, SpendLimitReached
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -28,22 +31,13 @@ class CallPolicy:
     base_backoff: float = 1.0
     timeout: float = 120.0
 
-
-def create_message(
-    client: Any,
-    request: dict[str, Any],
-    policy: CallPolicy,
-    *,
-    sleep: Callable[[float], None] = time.sleep,
-) -> Any:
-    """``client.messages.create(**request)`` with the retry rules above; returns the Message."""
-    return _with_policy(
-        lambda: client.with_options(max_retries=0, timeout=policy.timeout).messages.create(**request), policy, sleep
-    )
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError(f"CallPolicy.attempts must be at least 1, got {self.attempts}")
 
 
-def _with_policy(call: Callable[[], Any], policy: CallPolicy, sleep: Callable[[float], None]) -> Any:
-    """Run one API call with bounded, capped retries; map SDK errors to planning errors."""
+def with_retries(call: Callable[[], T], policy: CallPolicy, sleep: Callable[[float], None] = time.sleep) -> T:
+    """Run one API request with bounded, capped retries; SDK errors become planning errors."""
     for attempt in range(1, policy.attempts + 1):
         try:
             return call()
@@ -67,24 +61,6 @@ def _with_policy(call: Callable[[], Any], policy: CallPolicy, sleep: Callable[[f
         except anthropic.APIStatusError as exc:
             raise ClaudeRequestRejected(f"Claude rejected the request ({exc.status_code}): {_message(exc)}") from exc
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-def count_input_tokens(
-    client: Any, request: dict[str, Any], policy: CallPolicy, *, sleep: Callable[[float], None] = time.sleep
-) -> int:
-    """Input tokens the request would use (free endpoint); asked before a call to enforce budgets.
-
-    Same retry rules and error mapping as :func:`create_message`: an overloaded or rate-limited
-    count is ``ClaudeUnavailable``, a spend limit is terminal (never the SDK's raw errors).
-    """
-    counted = _with_policy(
-        lambda: client.with_options(max_retries=0, timeout=policy.timeout).messages.count_tokens(
-            model=request["model"], system=request["system"], tools=request["tools"], messages=request["messages"]
-        ),
-        policy,
-        sleep,
-    )
-    return int(counted.input_tokens)
 
 
 def _retry_after(exc: Exception) -> float | None:

@@ -8,7 +8,8 @@ from airflow_claude.errors import AirflowClaudeError, PlanIssue
 
 
 class PlanningError(RuntimeError, AirflowClaudeError):
-    """Base class. ``retryable`` says whether trying again later can help."""
+    """Base class. ``retryable`` says whether trying again later can help; a model-calling task lets
+    the error propagate and ``planner.retry.CLAUDE_RETRY_POLICY`` retries or fails it by this flag."""
 
     retryable = False
     calls: list[Any] = []

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -24,16 +23,15 @@ from airflow_claude.plan.limits import DEFAULT_LIMITS, PlanLimits
 from airflow_claude.plan.model import SCHEMA_VERSION, Plan
 from airflow_claude.plan.validator import validate_plan
 from airflow_claude.planner.cache import PlanCache, cache_key_material
-from airflow_claude.planner.calls import CallPolicy, count_input_tokens, create_message
 from airflow_claude.planner.errors import (
-    ContextBudgetExceeded,
     NoPlanInAnswer,
     PlanningError,
     PlanRefused,
     PlanRepairExhausted,
     PlanTruncated,
 )
-from airflow_claude.planner.pricing import CallUsage, PriceTable, total_usage
+from airflow_claude.planner.gateway import DEFAULT_MODEL, ModelGateway
+from airflow_claude.planner.pricing import CallUsage, total_usage
 from airflow_claude.planner.prompt import (
     PROMPT_TEMPLATE_NAME,
     SUBMIT_TOOL,
@@ -42,7 +40,8 @@ from airflow_claude.planner.prompt import (
     template_hash,
 )
 
-DEFAULT_MODEL = "claude-sonnet-5-5"
+__all__ = ["DEFAULT_MODEL", "ClaudePlanner", "PlanningResult", "literal_run_values"]
+
 log = logging.getLogger(__name__)
 
 
@@ -65,37 +64,38 @@ class PlanningResult:
 
 
 class ClaudePlanner:
-    """Turns goals into validated plans with one forced tool call (plus bounded repairs)."""
+    """Turns goals into validated plans with one forced tool call (plus bounded repairs).
+
+    Every model call goes through ``gateway``, which also brings the model, the retry policy,
+    the prices and the run's budget guard; ``context_budget_tokens`` refuses an oversized prompt
+    before anything is sent.
+    """
 
     def __init__(
         self,
-        client: Any,
+        gateway: ModelGateway,
         catalog: Catalog,
         *,
-        model: str = DEFAULT_MODEL,
         limits: PlanLimits = DEFAULT_LIMITS,
         max_repairs: int = 2,
         max_tokens: int = 8192,
         context_budget_tokens: int | None = 60_000,
-        call_policy: CallPolicy | None = None,
-        prices: PriceTable | None = None,
         cache: PlanCache | None = None,
         logger: Any = None,
-        before_call: Callable[[str, int, int], None] | None = None,
     ) -> None:
-        self.client = client
+        self.gateway = gateway
         self.catalog = catalog
-        self.model = model
         self.limits = limits
         self.max_repairs = max_repairs
         self.max_tokens = max_tokens
         self.context_budget_tokens = context_budget_tokens
-        self.call_policy = call_policy or CallPolicy()
-        self.prices = prices or PriceTable()
         self.cache = cache
         self.log = logger or log
-        self.before_call = before_call
         self._parent: Plan | None = None
+
+    @property
+    def model(self) -> str:
+        return self.gateway.model
 
     def plan(
         self,
@@ -159,6 +159,15 @@ class ClaudePlanner:
             return self._attempts(request, goal, plan_id, calls)
         except PlanningError as exc:
             exc.calls = list(calls)  # usage is reported on every failure path too
+            emit(
+                self.log,
+                "plan.failed",
+                level=logging.WARNING,
+                plan_id=plan_id,
+                error=type(exc).__name__,
+                retryable=exc.retryable,
+                **total_usage(calls),
+            )
             raise
 
     def _attempts(self, request: dict[str, Any], goal: str, plan_id: str, calls: list[CallUsage]) -> PlanningResult:
@@ -196,24 +205,14 @@ class ClaudePlanner:
         raise PlanRepairExhausted(self.max_repairs + 1, issues)
 
     def _call(self, request: dict[str, Any], purpose: str, plan_id: str, calls: list[CallUsage]) -> Any:
-        if self.context_budget_tokens is not None or self.before_call is not None:
-            counted = count_input_tokens(self.client, request, self.call_policy)
-            if self.context_budget_tokens is not None and counted > self.context_budget_tokens:
-                raise ContextBudgetExceeded(counted, self.context_budget_tokens)
-            if self.before_call is not None:
-                self.before_call(purpose, counted, request["max_tokens"])  # may refuse: a run budget
-        started = time.monotonic()
-        message = create_message(self.client, request, self.call_policy)
-        usage = self.prices.call_usage(purpose, self.model, getattr(message, "_request_id", None), message.usage)
-        calls.append(usage)
-        emit(
-            self.log,
-            "model.call",
+        message, usage = self.gateway.call(
+            purpose,
+            request,
+            prompt_template=PROMPT_TEMPLATE_NAME,
+            max_input_tokens=self.context_budget_tokens,
             plan_id=plan_id,
-            duration_s=round(time.monotonic() - started, 3),
-            stop_reason=message.stop_reason,
-            **usage.to_dict(),
         )
+        calls.append(usage)
         return message
 
     def _submitted_plan(self, message: Any) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -13,8 +14,10 @@ import pytest
 
 from airflow_claude.catalog import Catalog
 from airflow_claude.examples.orders import catalog
-from airflow_claude.planner import CallPolicy, ClaudePlanner, PlanCache
+from airflow_claude.observability.records import parse_record
+from airflow_claude.planner import DEFAULT_MODEL, CallPolicy, ClaudePlanner, ModelGateway, PlanCache
 from airflow_claude.planner.errors import (
+    BudgetExhausted,
     ClaudeUnavailable,
     ContextBudgetExceeded,
     NoPlanInAnswer,
@@ -30,9 +33,16 @@ GOAL = "Report October revenue by region and tell the data team."
 FAST = CallPolicy(attempts=3, retry_after_cap=2.0, base_backoff=0.05, timeout=5.0)
 
 
-def planner(fake: FakeClaude, **kwargs: Any) -> ClaudePlanner:
-    kwargs.setdefault("call_policy", FAST)
-    return ClaudePlanner(fake.client(), kwargs.pop("catalog", catalog), **kwargs)
+def planner(
+    fake: FakeClaude, *, model: str = DEFAULT_MODEL, policy: CallPolicy = FAST, before_call: Any = None, **kwargs: Any
+) -> ClaudePlanner:
+    gateway = ModelGateway(fake.client(), model, policy=policy, before_call=before_call, logger=kwargs.get("logger"))
+    return ClaudePlanner(gateway, kwargs.pop("catalog", catalog), **kwargs)
+
+
+def records(caplog: pytest.LogCaptureFixture, event: str) -> list[dict[str, Any]]:
+    found = (parse_record(r.getMessage()) for r in caplog.records)
+    return [r for r in found if r is not None and r.get("event") == event]
 
 
 def broken_steps() -> list[dict[str, Any]]:
@@ -199,3 +209,43 @@ def test_registered_secrets_never_reach_the_request(fake_claude: FakeClaude) -> 
     )
     sent = fake_claude.all_request_text()
     assert "pa55-w0rd-from-a-connection" not in sent and "***" in sent
+
+
+def test_every_call_goes_through_the_gateway_with_its_guard_and_record(
+    fake_claude: FakeClaude, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="test.planner")
+    fake_claude.reply_tool_use("submit_plan", {"steps": broken_steps()}, times=1)
+    fake_claude.reply_tool_use("submit_plan", {"steps": STEPS})
+    asked: list[tuple[str, int, int]] = []
+    result = planner(
+        fake_claude, before_call=lambda *a: asked.append(a), max_tokens=4096, logger=logging.getLogger("test.planner")
+    ).plan(GOAL, plan_id="guarded")
+    assert [(purpose, max_tokens) for purpose, _, max_tokens in asked] == [("plan", 4096), ("repair", 4096)]
+    billed = [c.input_tokens + c.cache_creation_input_tokens + c.cache_read_input_tokens for c in result.calls]
+    assert [tokens for _, tokens, _ in asked] == billed  # the count covers the cached prefix too
+    calls = records(caplog, "model.call")
+    assert [(r["purpose"], r["plan_id"], r["prompt_template"]) for r in calls] == [
+        ("plan", "guarded", "plan-v2"),
+        ("repair", "guarded", "plan-v2"),
+    ]
+    assert [r["request_id"] for r in calls] == result.plan.provenance.request_ids
+
+
+def test_a_refused_call_fails_planning_with_the_usage_so_far(
+    fake_claude: FakeClaude, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="test.planner")
+    fake_claude.reply_tool_use("submit_plan", {"steps": broken_steps()})
+
+    def budget(purpose: str, input_tokens: int, max_tokens: int) -> None:
+        if purpose == "repair":
+            raise BudgetExhausted("the repair call was not made")
+
+    with pytest.raises(BudgetExhausted) as caught:
+        planner(fake_claude, before_call=budget, logger=logging.getLogger("test.planner")).plan(GOAL, plan_id="poor")
+    assert [c.purpose for c in caught.value.calls] == ["plan"] and len(fake_claude.message_requests()) == 1
+    failed = records(caplog, "plan.failed")
+    assert [(r["plan_id"], r["error"], r["retryable"], r["calls"]) for r in failed] == [
+        ("poor", "BudgetExhausted", False, 1)
+    ]

@@ -21,7 +21,7 @@ from airflow_claude.factory import load_plan_dags
 from airflow_claude.plan import validate_plan
 from airflow_claude.plan.params import param_values
 from airflow_claude.plan.run_fields import RUN_FIELDS, run_values
-from airflow_claude.planner import ClaudePlanner, PlanCache
+from airflow_claude.planner import DEFAULT_MODEL, ClaudePlanner, ModelGateway, PlanCache
 from airflow_claude.planner.planner import literal_run_values
 from airflow_claude.runtime.provenance import PROVENANCE_XCOM_KEY, StepIdentity
 from airflow_claude.runtime.resolve import RunScope, StepRefValue, resolve_with
@@ -258,7 +258,7 @@ LITERAL_STEPS = [
 
 def test_claude_is_told_the_run_in_the_user_turn_and_the_cached_prefix_stays_the_same(fake_claude: FakeClaude) -> None:
     fake_claude.reply_tool_use("submit_plan", {"steps": REF_STEPS})
-    planner = ClaudePlanner(fake_claude.client(), orders_catalog)
+    planner = ClaudePlanner(ModelGateway(fake_claude.client(), DEFAULT_MODEL), orders_catalog)
     planner.plan("Report yesterday's orders.", run=RUN)
     later = {**RUN, "data_interval_start_ds": "2026-11-02", "run_id": "scheduled__2026-11-03T00:00:00+00:00"}
     planner.plan("Report yesterday's orders.", run=later)
@@ -273,7 +273,7 @@ def test_claude_is_told_the_run_in_the_user_turn_and_the_cached_prefix_stays_the
 def test_a_plan_with_this_runs_dates_written_literally_is_not_cached(fake_claude: FakeClaude, tmp_path: Path) -> None:
     cache = PlanCache(tmp_path / "cache")
     fake_claude.reply_tool_use("submit_plan", {"steps": LITERAL_STEPS})
-    planner = ClaudePlanner(fake_claude.client(), orders_catalog, cache=cache)
+    planner = ClaudePlanner(ModelGateway(fake_claude.client(), DEFAULT_MODEL), orders_catalog, cache=cache)
     result = planner.plan("Report yesterday's orders.", run=RUN)
     assert literal_run_values(result.plan, RUN) == ["2026-11-01"]
     assert list((tmp_path / "cache").glob("*.json")) == []  # tomorrow plans again instead of replaying today
