@@ -10,6 +10,7 @@ Two kinds, both declared by a DAG author in Python (never by a plan):
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 from collections.abc import Callable, Mapping
@@ -183,11 +184,32 @@ class Tool:
 
 @dataclass(frozen=True, eq=False)
 class PythonTool(Tool):
-    """A tool backed by a typed Python callable."""
+    """A tool backed by a typed Python callable.
+
+    Calling the tool calls the function itself, with the function's own signature (no JSON
+    coercion): ``@python_tool`` keeps the decorated name a function a unit test can call. Its
+    name, docstring, signature and ``__wrapped__`` are the function's.
+    """
 
     func: Callable[..., Any] | None = None
     context_param: str | None = None
     args_model: type[BaseModel] | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.func is not None:
+            # functools.update_wrapper, but through object.__setattr__ (the dataclass is frozen) and
+            # without merging the function's __dict__, which could shadow the tool's own fields.
+            for attr in functools.WRAPPER_ASSIGNMENTS:
+                if hasattr(self.func, attr):
+                    object.__setattr__(self, attr, getattr(self.func, attr))
+            object.__setattr__(self, "__wrapped__", self.func)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the function directly, as if it were not a tool (for tests and plain Python callers)."""
+        if self.func is None:
+            raise TypeError(f"tool {self.name!r} has no function to call")
+        return self.func(*args, **kwargs)
 
     def call(self, args: Mapping[str, Any], context: ToolContext | None = None) -> Any:
         """Coerce validated JSON arguments into the signature's types (models, dates...) and call."""
@@ -252,7 +274,8 @@ def python_tool(
     """Make a :class:`PythonTool` from a typed function; usable as ``@python_tool`` or ``@python_tool(...)``.
 
     The description defaults to the docstring. A parameter annotated :class:`ToolContext` is
-    filled by the runtime and is not part of the input schema.
+    filled by the runtime and is not part of the input schema. The result is still callable
+    like the function (``query_orders(start, end)``), so a tool is unit-tested as a function.
     """
 
     def build(fn: Callable[..., Any]) -> PythonTool:
