@@ -12,10 +12,10 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
+from airflow_claude.automation.contracts import USAGE_KEY, Usage, pull
 from airflow_claude.planner.errors import BudgetExhausted
 from airflow_claude.planner.pricing import CallUsage, PriceTable
 
-USAGE_XCOM_KEY = "usage"
 _STORE_KEY = "airflow_claude.usage"
 
 
@@ -41,9 +41,9 @@ class RunBudget:
     def spent_elsewhere(self) -> Decimal:
         total = Decimal(0)
         for task_id in self.other_tasks:
-            usage = self.ti.xcom_pull(task_ids=task_id, key=USAGE_XCOM_KEY)
-            if isinstance(usage, dict):
-                total += Decimal(str(usage.get("cost_usd", "0")))
+            usage = pull(self.ti, Usage, task_id, key=USAGE_KEY)
+            if usage is not None:
+                total += Decimal(usage.cost_usd)
         return total
 
     def spent(self) -> Decimal:
@@ -69,21 +69,21 @@ class RunBudget:
             except Exception:  # a failed bookkeeping write must not fail the task
                 self.ti.task.log.exception("could not persist usage in the task state store")
 
-    def push(self, **extra: Any) -> dict[str, Any]:
+    def push(self, error: str | None = None) -> Usage:
         """Push the task's total usage (all tries) to XCom; called on success and failure alike."""
-        report = {
-            "calls": len(self.mine),
-            "input_tokens": sum(c["input_tokens"] for c in self.mine),
-            "output_tokens": sum(c["output_tokens"] for c in self.mine),
-            "cache_creation_input_tokens": sum(c["cache_creation_input_tokens"] for c in self.mine),
-            "cache_read_input_tokens": sum(c["cache_read_input_tokens"] for c in self.mine),
-            "cost_usd": str(sum((Decimal(c["cost_usd"]) for c in self.mine), Decimal(0))),
-            "per_call": self.mine,
-            "try_number": self.ti.try_number,
-            **extra,
-        }
+        usage = Usage(
+            calls=len(self.mine),
+            input_tokens=sum(c["input_tokens"] for c in self.mine),
+            output_tokens=sum(c["output_tokens"] for c in self.mine),
+            cache_creation_input_tokens=sum(c["cache_creation_input_tokens"] for c in self.mine),
+            cache_read_input_tokens=sum(c["cache_read_input_tokens"] for c in self.mine),
+            cost_usd=str(sum((Decimal(c["cost_usd"]) for c in self.mine), Decimal(0))),
+            per_call=self.mine,
+            try_number=self.ti.try_number,
+            error=error,
+        )
         try:
-            self.ti.xcom_push(key=USAGE_XCOM_KEY, value=report)
-        except Exception:
+            self.ti.xcom_push(key=USAGE_KEY, value=usage.dump())
+        except Exception:  # reporting must never hide the real outcome
             self.ti.task.log.exception("could not push usage to XCom")
-        return report
+        return usage

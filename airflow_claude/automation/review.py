@@ -1,14 +1,35 @@
-"""Claude reviews a run: a bounded, redacted summary in, a structured verdict out."""
+"""The ``review`` task: Claude reviews a round, a bounded, redacted summary in, a structured verdict out."""
 
 from __future__ import annotations
 
 import json
 from typing import Any, Literal
 
+from airflow.sdk.exceptions import AirflowSkipException, DownstreamTasksSkipped
 from pydantic import BaseModel, Field, ValidationError
 
+from airflow_claude.automation.approval import PlanApprovalOperator
+from airflow_claude.automation.contracts import (
+    COMMITTED_KEY,
+    DECISION_KEY,
+    OUTCOME_KEY,
+    RETURN_KEY,
+    STEP_RECORD_KEY,
+    CommittedPlan,
+    Decision,
+    Outcome,
+    Proposal,
+    RoundReview,
+    StepRecord,
+    pull,
+    push,
+)
+from airflow_claude.automation.task import AutomationTask
 from airflow_claude.fingerprint import canonical_json
+from airflow_claude.observability.records import emit
 from airflow_claude.observability.redaction import redact_value
+from airflow_claude.plan.run_fields import run_values_from_context
+from airflow_claude.planner.errors import BudgetExhausted, PlanningError
 
 REVIEW_TOOL = "submit_review"
 REVIEW_PROMPT_NAME = "review-v2"
@@ -98,3 +119,107 @@ def parse_review(message: Any) -> Review:
 def _cap(value: Any, limit: int) -> Any:
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
     return text if len(text) <= limit else text[: limit - 15] + f"... [{len(text)} chars]"
+
+
+class ReviewOperator(AutomationTask):
+    """Claude's verdict on the round: done, re-plan (with the reason) or escalate."""
+
+    ui_color = "#f3e1d2"
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        verdict = self._review(context)
+        later = range(self.round_number + 1, self.automation.rounds + 1)
+        if later and verdict["verdict"] != "replan":
+            # No re-plan: the later rounds are skipped without running. Their plan and review are
+            # skipped here (a review runs whatever its upstream did); the scheduler skips the rest.
+            context["ti"].xcom_push(key=RETURN_KEY, value=verdict)
+            raise DownstreamTasksSkipped(
+                tasks=[self.automation.task(name, r) for r in later for name in ("plan", "review")]
+            )
+        return verdict
+
+    def _review(self, context: Any) -> dict[str, Any]:
+        automation, ti = self.automation, context["ti"]
+        proposal = self.pull(context, Proposal, "plan")
+        if proposal is None:
+            raise AirflowSkipException("this round did not run")
+        committed = self.pull(context, CommittedPlan, "commit", key=COMMITTED_KEY)
+        if committed is None:
+            return not_executed(self, context, proposal).dump()
+        records = {
+            step_id: pull(ti, StepRecord, committed.steps_task, key=STEP_RECORD_KEY, map_index=index)
+            for step_id, index in committed.locations.items()
+        }
+        summaries = step_summaries(
+            committed.plan,
+            {k: (r.dump() if r else None) for k, r in records.items()},
+            automation.settings.review_output_chars,
+        )
+        if automation.settings.review == "on_failure" and all(s["status"] == "success" for s in summaries):
+            reason = "every step succeeded; not reviewed by Claude (review='on_failure')"
+            return self._verdict(context, committed, Review(verdict="done", reason=reason), summaries, False)
+        budget = automation.budget(context, automation.model or "")
+        gateway = automation.gateway(self.log, before_call=budget.guard)
+        budget.model = gateway.model
+        request = review_request(
+            proposal.goal,
+            committed.plan,
+            summaries,
+            model=gateway.model,
+            max_tokens=automation.settings.review_max_tokens,
+            run=run_values_from_context(context),
+        )
+        try:
+            message, usage = gateway.call(
+                "review",
+                request,
+                prompt_template=REVIEW_PROMPT_NAME,
+                dag_id=ti.dag_id,
+                run_id=ti.run_id,
+                plan_id=committed.plan["id"],
+            )
+        except PlanningError as exc:
+            budget.push(error=f"{type(exc).__name__}: {exc}")
+            if isinstance(exc, BudgetExhausted):
+                push(ti, OUTCOME_KEY, Outcome(verdict="budget_exhausted", reason=str(exc)))
+            raise
+        budget.record([usage])
+        budget.push()
+        return self._verdict(context, committed, parse_review(message), summaries, True)
+
+    def _verdict(
+        self, context: Any, committed: CommittedPlan, review: Review, summaries: list[dict[str, Any]], reviewed: bool
+    ) -> dict[str, Any]:
+        ti = context["ti"]
+        emit(
+            self.log,
+            "review.verdict",
+            dag_id=ti.dag_id,
+            run_id=ti.run_id,
+            plan_id=committed.plan["id"],
+            verdict=review.verdict,
+            reason=review.reason,
+            reviewed=reviewed,
+        )
+        return RoundReview(
+            **review.model_dump(),
+            reviewed=reviewed,
+            plan_id=committed.plan["id"],
+            plan_hash=committed.plan_hash,
+            steps=summaries,
+        ).dump()
+
+
+def not_executed(task: AutomationTask, context: Any, proposal: Proposal) -> RoundReview:
+    """The verdict of a round whose plan never ran: rejected, an invalid edit, or stopped before."""
+    from airflow_claude.automation.commit import edit_problems
+
+    decision = task.pull(context, Decision, "approve", key=DECISION_KEY)
+    base = {"plan_id": proposal.plan["id"], "plan_hash": proposal.plan_hash, "reviewed": False}
+    if decision is not None and decision.chosen_options == [PlanApprovalOperator.REJECT]:
+        return RoundReview(verdict="rejected", reason=f"rejected by {decision.who or 'the approver'}", **base)
+    if decision is not None and decision.edited_text:
+        _, problems = edit_problems(task.automation, context, proposal.plan, decision.edited_text)
+        if problems:
+            return RoundReview(verdict="invalid_edit", reason="; ".join(problems), **base)
+    return RoundReview(verdict="not_executed", reason="the plan did not reach execution", **base)

@@ -28,13 +28,15 @@ class AutomationSettings:
     then cost one model call in all (the first night's plan). The risk: a run whose steps succeed
     on wrong or empty data is not looked at, so make a tool fail when the data must stop the run.
 
-    The task graph is fixed when Airflow parses the DAG file, so ``max_levels`` (the longest
-    chain of dependent steps) and ``max_parallel`` (steps side by side in one level) shape the
-    DAG itself; a plan outside them is refused by the validator, and Claude is told so.
+    ``max_levels`` (the longest chain of dependent steps) and ``max_parallel`` (steps running at
+    once, the mapped step task's ``max_active_tis_per_dagrun``) bound the plan, not the DAG: the
+    steps of a round are one mapped task whatever the plan's shape, and a step that depends on
+    others waits for them in the triggerer. A plan outside them is refused by the validator, and
+    Claude is told so.
     """
 
     max_steps: int = 12
-    max_levels: int = 4
+    max_levels: int = 12
     max_parallel: int = 16
     max_replans: int = 1
     budget_usd: Decimal | str = Decimal("1.00")
@@ -55,10 +57,12 @@ class AutomationSettings:
     review: Literal["always", "on_failure"] = "always"
 
     def __post_init__(self) -> None:
-        if not 1 <= self.max_levels <= 20:
-            raise ValueError("max_levels must be between 1 and 20 (each level is a task in the DAG)")
-        if not 1 <= self.max_parallel <= 1024:
-            raise ValueError("max_parallel must be between 1 and 1024 (Airflow's max_map_length)")
+        if not 1 <= self.max_levels <= 100:
+            raise ValueError("max_levels must be between 1 and 100")
+        if not 1 <= self.max_steps <= 1024:
+            raise ValueError("max_steps must be between 1 and 1024 (Airflow's max_map_length)")
+        if self.max_parallel < 1:
+            raise ValueError("max_parallel must be at least 1")
         if not 0 <= self.max_replans <= 5:
             raise ValueError("max_replans must be between 0 and 5 (each re-plan round is a task group)")
         if Decimal(self.budget_usd) <= 0:
@@ -69,4 +73,4 @@ class AutomationSettings:
     def limits(self, max_steps: int | None = None) -> PlanLimits:
         """The validator limits for this automation (a run may ask for fewer steps, never more)."""
         steps = min(max_steps or self.max_steps, self.max_steps)
-        return PlanLimits(max_steps=steps, max_depth=self.max_levels, max_level_width=self.max_parallel)
+        return PlanLimits(max_steps=steps, max_depth=self.max_levels, max_level_width=steps)

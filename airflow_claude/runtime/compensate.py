@@ -9,6 +9,7 @@ tool call like any other (its own idempotency key, ledger, provenance and record
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from airflow.sdk import BaseOperator
@@ -22,8 +23,8 @@ from airflow_claude.plan.refs import Ref, lookup
 from airflow_claude.runtime.execute import run_step
 from airflow_claude.runtime.provenance import StepIdentity
 from airflow_claude.runtime.resolve import resolve_args
+from airflow_claude.runtime.states import FAILED, task_states
 
-FAILED_STATES = {"failed", "upstream_failed"}
 SAGA_GROUP = "saga"
 
 
@@ -40,15 +41,6 @@ def compensation_args(comp: Compensation, step_id: str, args: dict[str, Any], ou
         except (KeyError, IndexError) as exc:
             raise StepError(f"cannot derive compensation argument {param!r} from {source!r}: {exc}") from exc
     return derived
-
-
-def task_states(ti: Any, task_ids: Sequence[str]) -> dict[str, str | None]:
-    """States of this run's task instances (mapped ones flattened: any failed index counts)."""
-    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
-
-    raw = RuntimeTaskInstance.get_task_states(dag_id=ti.dag_id, task_ids=list(task_ids), run_ids=[ti.run_id])
-    states = raw.get(ti.run_id, raw) if isinstance(raw, dict) else {}
-    return {str(k): v for k, v in states.items()}
 
 
 class CompensateStepOperator(BaseOperator):
@@ -90,36 +82,65 @@ class CompensateStepOperator(BaseOperator):
     def execute(self, context: Any) -> Any:
         ti = context["ti"]
         states = task_states(ti, self.step_task_ids)
-        failed = sorted(t for t, s in states.items() if s in FAILED_STATES)
+        failed = sorted(t for t, s in states.items() if s in FAILED)
         if not failed:
             raise AirflowSkipException("no step failed: nothing to undo")
         if states.get(self.step_id) != "success":
             raise AirflowSkipException(f"step '{self.step_id}' did not finish: it has no effect to undo")
-        assert self.tool.compensation is not None
         output = ti.xcom_pull(task_ids=self.step_id, key="return_value")
         args = resolve_args(self.step_args, context)
-        undo_tool = self.catalog[self.tool.compensation.tool]
-        derived = compensation_args(self.tool.compensation, self.step_id, args, output)
-        identity = StepIdentity(
-            self.identity.plan_id,
-            self.identity.plan_hash,
-            f"undo_{self.step_id}",
-            undo_tool.name,
-            undo_tool.version,
-            self.identity.catalog_fingerprint,
+        result = undo_step(
+            self.catalog, self.tool, self.identity, args, output, context, log=self.log, because_failed=failed
         )
-        result = run_step(undo_tool, derived, identity, context, fetch_output=_no_refs, log=self.log)
-        emit(
-            self.log,
-            "step.compensated",
-            dag_id=ti.dag_id,
-            run_id=ti.run_id,
-            plan_id=self.identity.plan_id,
-            step_id=self.step_id,
-            tool=undo_tool.name,
-            because_failed=failed,
-        )
-        return {"undone": self.step_id, "with": undo_tool.name, "result": result}
+        return {"undone": self.step_id, "with": result.undo_tool, "result": result.output}
+
+
+@dataclass(frozen=True)
+class Undone:
+    undo_tool: str
+    output: Any
+
+
+def undo_step(
+    catalog: Catalog,
+    tool: Tool,
+    identity: StepIdentity,
+    args: dict[str, Any],
+    output: Any,
+    context: Any,
+    *,
+    log: Any,
+    **record_fields: Any,
+) -> Undone:
+    """The one compensation path: call ``tool``'s compensating tool for a finished step.
+
+    ``args`` are the step's resolved arguments and ``output`` its output; the undo is a step of
+    its own (``undo_<step>``: its own idempotency key, ledger, provenance and records).
+    """
+    assert tool.compensation is not None
+    ti = context["ti"]
+    undo_tool = catalog[tool.compensation.tool]
+    derived = compensation_args(tool.compensation, identity.step_id, args, output)
+    undo_identity = StepIdentity(
+        identity.plan_id,
+        identity.plan_hash,
+        f"undo_{identity.step_id}",
+        undo_tool.name,
+        undo_tool.version,
+        identity.catalog_fingerprint,
+    )
+    result = run_step(undo_tool, derived, undo_identity, context, fetch_output=_no_refs, log=log)
+    emit(
+        log,
+        "step.compensated",
+        dag_id=ti.dag_id,
+        run_id=ti.run_id,
+        plan_id=identity.plan_id,
+        step_id=identity.step_id,
+        tool=undo_tool.name,
+        **record_fields,
+    )
+    return Undone(undo_tool.name, result)
 
 
 class SagaOutcomeOperator(BaseOperator):
@@ -139,7 +160,7 @@ class SagaOutcomeOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         ti = context["ti"]
         states = task_states(ti, [*self.step_task_ids, *self.undo_task_ids.values()])
-        failed = sorted(t for t in self.step_task_ids if states.get(t) in FAILED_STATES)
+        failed = sorted(t for t in self.step_task_ids if states.get(t) in FAILED)
         completed = {t for t in self.step_task_ids if states.get(t) == "success"}
         undone = sorted(s for s, u in self.undo_task_ids.items() if states.get(u) == "success")
         not_undone = sorted(s for s, u in self.undo_task_ids.items() if s in completed and states.get(u) != "success")

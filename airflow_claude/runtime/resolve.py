@@ -72,12 +72,18 @@ def _check_available(ref: Ref, scope: RunScope) -> None:
         raise StepError(f"'{ref.text}': the run has no param '{ref.name}'")
 
 
-def xcom_fetcher(ti: Any) -> Callable[[str], Any]:
-    """Outputs of a compiled plan's steps: the ``return_value`` XCom of the task named after the step."""
+def output_fetcher(ti: Any, locate: Callable[[str], tuple[str, int | None]] | None = None) -> Callable[[str], Any]:
+    """The one way to read a producer step's output: the ``return_value`` XCom of its task instance.
+
+    ``locate`` maps a step id to (task id, map index): a compiled plan's step is the task named
+    after it (the default); a run-time plan's step is one instance of its round's mapped task.
+    """
 
     def fetch(step_id: str) -> Any:
-        value = ti.xcom_pull(task_ids=step_id, key="return_value", default=_MISSING)
-        if value is _MISSING:
+        task_id, map_index = locate(step_id) if locate else (step_id, None)
+        where = {} if map_index is None else {"map_indexes": map_index}
+        value = ti.xcom_pull(task_ids=task_id, key="return_value", default=_MISSING, **where)
+        if value is _MISSING or (map_index is not None and value is None):
             raise StepError(f"step '{step_id}' has no output in XCom; it must succeed before its output is used")
         return value
 
@@ -86,7 +92,7 @@ def xcom_fetcher(ti: Any) -> Callable[[str], Any]:
 
 def resolve_args(args: Any, context: Mapping[str, Any]) -> Any:
     """Resolve references of a compiled plan's step: upstream XCom, the run's values and params."""
-    return resolve_with(args, xcom_fetcher(context["ti"]), RunScope.of(context))
+    return resolve_with(args, output_fetcher(context["ti"]), RunScope.of(context))
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from airflow.sdk import BaseOperator
 from airflow_claude.catalog.tool import PythonTool
 from airflow_claude.runtime.execute import run_step
 from airflow_claude.runtime.provenance import StepIdentity
-from airflow_claude.runtime.resolve import xcom_fetcher
+from airflow_claude.runtime.resolve import output_fetcher
 
 
 class PlanStepOperator(BaseOperator):
@@ -46,5 +46,5 @@ class PlanStepOperator(BaseOperator):
 
     def execute(self, context: Any) -> Any:
         return run_step(
-            self.tool, self.step_args, self.identity, context, fetch_output=xcom_fetcher(context["ti"]), log=self.log
+            self.tool, self.step_args, self.identity, context, fetch_output=output_fetcher(context["ti"]), log=self.log
         )

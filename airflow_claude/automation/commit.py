@@ -1,0 +1,116 @@
+"""The ``commit`` task: fix the plan that runs (the proposal, or the approver's validated edit).
+
+Its return value is one :class:`StepTicket` per step, in dependency order, which the round's
+``steps`` task maps over: one task instance per step, each waiting only for its own producers.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_claude.automation.automation import Automation
+from airflow_claude.automation.contracts import (
+    COMMITTED_KEY,
+    DECISION_KEY,
+    CommittedPlan,
+    Decision,
+    Proposal,
+    StepTicket,
+    push,
+)
+from airflow_claude.automation.task import AutomationTask
+from airflow_claude.fingerprint import canonical_json
+from airflow_claude.observability.records import emit
+from airflow_claude.plan import graph
+from airflow_claude.plan.model import Plan
+from airflow_claude.plan.validator import validate_plan
+
+
+def step_tickets(plan: Plan) -> list[StepTicket]:
+    """One ticket per step in dependency order: producers always have lower map indexes."""
+    deps = {s.id: list(s.depends_on) for s in plan.steps}
+    order = graph.order(deps)
+    index = {step_id: i for i, step_id in enumerate(order)}
+    by_id = {s.id: s for s in plan.steps}
+    return [
+        StepTicket(
+            step=by_id[step_id].model_dump(mode="json"),
+            index=i,
+            after=sorted(index[d] for d in deps[step_id]),
+        )
+        for i, step_id in enumerate(order)
+    ]
+
+
+class CommitPlanOperator(AutomationTask):
+    """Fix the plan that will run and hand its steps to the round's mapped ``steps`` task."""
+
+    def execute(self, context: Any) -> list[dict[str, Any]]:
+        automation, ti = self.automation, context["ti"]
+        proposal = self.pull(context, Proposal, "plan")
+        decision = self.pull(context, Decision, "approve", key=DECISION_KEY) or Decision()
+        assert proposal is not None
+        plan_doc, edited = proposal.plan, False
+        if decision.edited_text:
+            plan_doc, edited = self._edited(context, proposal.plan, decision.edited_text, decision)
+        plan = Plan.model_validate(plan_doc)
+        tickets = step_tickets(plan)
+        committed = CommittedPlan(
+            plan=plan.model_dump(mode="json"),
+            plan_hash=plan.hash,
+            steps_task=automation.task("steps", self.round_number),
+            locations={t.step["id"]: t.index for t in tickets},
+            edited=edited,
+            approved_by=decision.responded_by_user,
+            auto_approved=decision.auto,
+        )
+        push(ti, COMMITTED_KEY, committed)
+        emit(
+            self.log,
+            "plan.committed",
+            dag_id=ti.dag_id,
+            run_id=ti.run_id,
+            plan_id=plan.id,
+            plan_hash=plan.hash,
+            steps=len(plan.steps),
+            edited=edited,
+        )
+        return [t.dump() for t in tickets]
+
+    def _edited(self, context: Any, original: dict[str, Any], text: str, decision: Decision) -> tuple[Any, bool]:
+        data, problems = edit_problems(self.automation, context, original, text)
+        if data is None:
+            return original, False
+        if problems:
+            raise AirflowFailException("the edited plan is invalid; nothing ran:\n" + "\n".join(problems))
+        provenance = dict(data.get("provenance") or {})
+        provenance.update(
+            created_by=f"human:{decision.who or 'approver'}",
+            created_at=datetime.now(UTC).isoformat(),
+            parent_plan_id=original["id"],
+            parent_plan_hash=Plan.model_validate(original).hash,
+        )
+        data["provenance"] = provenance
+        limits = self.automation.settings.limits(context["params"].get("max_steps"))
+        plan = validate_plan(data, self.automation.catalog, limits=limits).raise_for_issues()
+        return plan.model_dump(mode="json"), True
+
+
+def edit_problems(automation: Automation, context: Any, original: dict[str, Any], text: str) -> tuple[Any, list[str]]:
+    """``(None, [])`` for an unchanged plan; else the edited document and its validation problems.
+
+    Both the commit task and the review call this, so the review can say why an edit was refused
+    without relying on anything the failed commit task wrote.
+    """
+    from airflow_claude.plan.loader import parse_json_text
+
+    data, issues = parse_json_text(text, file="approval form")
+    if not issues and canonical_json(data) == canonical_json(original):
+        return None, []
+    if not issues:
+        limits = automation.settings.limits(context["params"].get("max_steps"))
+        issues = validate_plan(data, automation.catalog, limits=limits, file="approval form").issues
+    return data, [str(issue) for issue in issues]

@@ -1,0 +1,112 @@
+"""The ``plan`` task of a round: the run's goal in round 1, a re-plan with the review's reason after."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from airflow_claude.automation.contracts import (
+    COMMITTED_KEY,
+    OUTCOME_KEY,
+    CommittedPlan,
+    Outcome,
+    Proposal,
+    RoundReview,
+    push,
+)
+from airflow_claude.automation.memory import memory_prompt, read_memory
+from airflow_claude.automation.task import AutomationTask
+from airflow_claude.plan.model import Plan
+from airflow_claude.plan.run_fields import run_values_from_context
+from airflow_claude.planner.cache import PlanCache
+from airflow_claude.planner.errors import BudgetExhausted, PlanningError
+from airflow_claude.planner.planner import ClaudePlanner
+
+
+def run_goal(task: AutomationTask, context: Any) -> str:
+    """The goal of this run: fixed by the DAG author, from an upstream task's XCom, or from a param."""
+    automation = task.automation
+    if automation.goal:
+        return automation.goal
+    source = automation.goal_source
+    if source.task_id:
+        value = context["ti"].xcom_pull(task_ids=source.task_id, key=source.key)
+        where = f"XCom {source.key!r} of task {source.task_id!r}"
+    else:
+        value = context["params"].get(source.param)
+        where = f"the {source.param!r} field of the trigger form"
+    goal = value.strip() if isinstance(value, str) else ""
+    if not goal:
+        raise AirflowFailException(f"no goal: {where} is {type(value).__name__} {str(value)[:80]!r}, not a text")
+    return goal
+
+
+class PlanRoundOperator(AutomationTask):
+    """Ask Claude for a plan (one forced tool call plus bounded repairs), within the run's budget."""
+
+    ui_color = "#f3e1d2"
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        automation, ti, params = self.automation, context["ti"], context["params"]
+        goal = run_goal(self, context)
+        parent: Plan | None = None
+        memory = None
+        cache = None
+        plan_id = automation.plan_id(ti.run_id, self.round_number)
+        if self.round_number == 1:
+            entries = read_memory(automation.id)
+            if automation.settings.plan_cache and (not entries or entries[-1].get("verdict") == "done"):
+                # an unchanged goal after a good run reuses the cached plan: zero planning calls
+                cache = PlanCache(automation.settings.plan_cache)
+                plan_id = automation.stable_plan_id(goal)
+            else:
+                memory = memory_prompt(entries, automation.settings.memory_max_chars)
+        else:
+            review = self.pull(context, RoundReview, "review", round_number=self.round_number - 1)
+            if review is None or review.verdict != "replan":
+                raise AirflowSkipException("no re-plan was asked for")
+            previous = self.pull(
+                context, CommittedPlan, "commit", key=COMMITTED_KEY, round_number=self.round_number - 1
+            )
+            assert previous is not None  # a reviewed round with a re-plan verdict ran its plan
+            parent = Plan.model_validate(previous.plan)
+            memory = replan_context(previous.plan, review)
+        budget = automation.budget(context, automation.model or "")
+        gateway = automation.gateway(self.log, before_call=budget.guard)
+        budget.model = gateway.model
+        max_steps = params.get("max_steps") or automation.settings.max_steps
+        planner = ClaudePlanner(
+            gateway,
+            automation.catalog,
+            limits=automation.settings.limits(int(max_steps)),
+            max_tokens=automation.settings.plan_max_tokens,
+            logger=self.log,
+            cache=cache,
+        )
+        try:
+            result = planner.plan(
+                goal, plan_id=plan_id, memory=memory, parent=parent, run=run_values_from_context(context)
+            )
+        except PlanningError as exc:
+            budget.record(exc.calls)
+            budget.push(error=f"{type(exc).__name__}: {exc}")
+            if isinstance(exc, BudgetExhausted):
+                push(ti, OUTCOME_KEY, Outcome(verdict="budget_exhausted", reason=str(exc)))
+            raise
+        budget.record(result.calls)
+        budget.push()
+        plan = result.plan
+        return Proposal(
+            plan=plan.model_dump(mode="json"), plan_hash=plan.hash, goal=goal, model=gateway.model, cached=result.cached
+        ).dump()
+
+
+def replan_context(plan: dict[str, Any], review: RoundReview) -> str:
+    steps = [{k: s.get(k) for k in ("id", "status", "error") if s.get(k) is not None} for s in review.steps]
+    return (
+        f"The previous plan {plan['id']} did not meet the goal. Reviewer's reason: {review.reason}\n"
+        f"Step results: {json.dumps(steps, sort_keys=True)[:3000]}\n"
+        "Write a new plan that avoids these failures."
+    )

@@ -1,0 +1,287 @@
+"""Each automation task's logic on typed payloads, without a running Airflow (``automation_kit``)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from airflow.sdk import DAG, Param
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException, DownstreamTasksSkipped, TaskDeferred
+from automation_kit import CALLS, CATALOG, FakeTI, context
+
+from airflow_claude.automation import AutomationSettings, claude_automation, claude_automation_group
+from airflow_claude.automation.approval import PlanApprovalOperator
+from airflow_claude.automation.commit import step_tickets
+from airflow_claude.automation.contracts import (
+    COMMITTED_KEY,
+    DECISION_KEY,
+    REPORT_KEY,
+    STEP_RECORD_KEY,
+    UNDO_RECORD_KEY,
+    CommittedPlan,
+    Decision,
+    Proposal,
+    RoundReview,
+    StepRecord,
+    UndoRecord,
+    UndoTicket,
+)
+from airflow_claude.automation.saga import UndoStepOperator
+from airflow_claude.automation.steps import RunPlanStepOperator
+from airflow_claude.automation.waiting import InstancesFinishedTrigger
+from airflow_claude.plan.model import Plan
+
+SETTINGS = AutomationSettings(max_steps=6, max_replans=1, require_approval=False, review="on_failure")
+DAG_ID = "kit_dag"
+DAG_UNDER_TEST = claude_automation(DAG_ID, catalog=CATALOG, settings=SETTINGS)
+
+
+def plan_doc(*steps: dict[str, Any], plan_id: str = "kit_plan") -> dict[str, Any]:
+    return {
+        "schema_version": "1",
+        "id": plan_id,
+        "goal": "Write two things and count one.",
+        "steps": list(steps),
+        "provenance": {"created_by": "claude:test"},
+    }
+
+
+def step(step_id: str, tool: str, args: dict[str, Any], after: list[str] | None = None) -> dict[str, Any]:
+    return {"id": step_id, "tool": tool, "args": args, "depends_on": after or []}
+
+
+CHAIN = plan_doc(
+    step("first", "write", {"name": "alpha"}),
+    step("second", "write", {"name": {"$ref": "steps.first.output.name"}}, ["first"]),
+    step("tally", "count", {"name": "alphabet"}),
+)
+
+
+def task(task_id: str) -> Any:
+    return DAG_UNDER_TEST.get_task(task_id)
+
+
+def proposed(ti: FakeTI, doc: dict[str, Any], round_number: int = 1) -> Plan:
+    plan = Plan.model_validate(doc)
+    proposal = Proposal(plan=plan.model_dump(mode="json"), plan_hash=plan.hash, goal=plan.goal, model="m")
+    ti.xcom[(f"attempt_{round_number}.plan", None, "return_value")] = proposal.dump()
+    return plan
+
+
+def committed(ti: FakeTI, doc: dict[str, Any], round_number: int = 1) -> CommittedPlan:
+    proposed(ti, doc, round_number)
+    ti.xcom[(f"attempt_{round_number}.approve", None, DECISION_KEY)] = Decision(
+        chosen_options=["Approve"], auto=True
+    ).dump()
+    tickets = task(f"attempt_{round_number}.commit").execute(context(ti.at(f"attempt_{round_number}.commit")))
+    ti.xcom[(f"attempt_{round_number}.commit", None, "return_value")] = tickets
+    value = ti.xcom[(f"attempt_{round_number}.commit", None, COMMITTED_KEY)]
+    return CommittedPlan.model_validate(value)
+
+
+def run_step_instance(ti: FakeTI, c: CommittedPlan, step_id: str, round_number: int = 1) -> Any:
+    index = c.locations[step_id]
+    tickets = ti.xcom[(f"attempt_{round_number}.commit", None, "return_value")]
+    op = RunPlanStepOperator(
+        task_id=f"attempt_{round_number}.steps", automation_id=DAG_ID, round_number=round_number, ticket=tickets[index]
+    )
+    return op.execute(context(ti.at(f"attempt_{round_number}.steps", index)))
+
+
+def test_tickets_put_producers_first_and_name_what_each_step_waits_for() -> None:
+    diamond = Plan.model_validate(
+        plan_doc(
+            step("d", "count", {"name": "x"}, ["b", "c"]),
+            step("b", "count", {"name": "x"}, ["a"]),
+            step("c", "count", {"name": "x"}, ["a"]),
+            step("a", "count", {"name": "x"}),
+        )
+    )
+    tickets = step_tickets(diamond)
+    order = [t.step["id"] for t in tickets]
+    assert order.index("a") < order.index("b") < order.index("d") and order.index("c") < order.index("d")
+    by_id = {t.step["id"]: t for t in tickets}
+    assert by_id["a"].after == []
+    assert by_id["d"].after == sorted([by_id["b"].index, by_id["c"].index])
+    assert [t.index for t in tickets] == list(range(4))
+
+
+def test_approval_off_records_an_automatic_decision() -> None:
+    ti = FakeTI()
+    proposed(ti, CHAIN)
+    approve = task("attempt_1.approve")
+    assert isinstance(approve, PlanApprovalOperator)
+    approve.execute(context(ti.at("attempt_1.approve"), require_approval=False))
+    decision = Decision.model_validate(ti.xcom[("attempt_1.approve", None, DECISION_KEY)])
+    assert decision.auto and decision.chosen_options == ["Approve"]
+
+
+def test_commit_fixes_the_plan_and_hands_out_one_ticket_per_step() -> None:
+    ti = FakeTI()
+    c = committed(ti, CHAIN)
+    assert c.steps_task == "attempt_1.steps" and c.auto_approved and not c.edited
+    assert set(c.locations) == {"first", "second", "tally"}
+    assert c.locations["first"] < c.locations["second"]
+
+
+def test_an_edited_plan_is_validated_again_and_an_invalid_edit_runs_nothing() -> None:
+    ti = FakeTI()
+    proposed(ti, CHAIN)
+    bad = json.dumps(plan_doc(step("oops", "no_such_tool", {})))
+    ti.xcom[("attempt_1.approve", None, DECISION_KEY)] = Decision(
+        chosen_options=["Approve"], params_input={"plan_json": bad}, responded_by_user={"name": "ana"}
+    ).dump()
+    with pytest.raises(AirflowFailException, match=r"unknown_tool|no_such_tool"):
+        task("attempt_1.commit").execute(context(ti.at("attempt_1.commit")))
+    good = json.dumps(plan_doc(step("only", "count", {"name": "beta"}), plan_id="edited"))
+    ti.xcom[("attempt_1.approve", None, DECISION_KEY)] = Decision(
+        chosen_options=["Approve"], params_input={"plan_json": good}, responded_by_user={"name": "ana"}
+    ).dump()
+    tickets = task("attempt_1.commit").execute(context(ti.at("attempt_1.commit")))
+    c = CommittedPlan.model_validate(ti.xcom[("attempt_1.commit", None, COMMITTED_KEY)])
+    assert c.edited and [t["step"]["id"] for t in tickets] == ["only"]
+    assert c.plan["provenance"]["created_by"] == "human:ana"
+    assert c.plan["provenance"]["parent_plan_id"] == "kit_plan"
+
+
+def test_a_step_runs_its_tool_once_and_records_what_happened() -> None:
+    CALLS.clear()
+    ti = FakeTI()
+    c = committed(ti, CHAIN)
+    output = run_step_instance(ti, c, "first")
+    assert output["name"] == "alpha" and CALLS == [("write", {"name": "alpha"})]
+    record = StepRecord.model_validate(ti.xcom[("attempt_1.steps", c.locations["first"], STEP_RECORD_KEY)])
+    assert record.status == "success" and record.attempts == 1 and record.output["name"] == "alpha"
+
+
+def test_a_step_waits_in_the_triggerer_while_its_producer_runs() -> None:
+    ti = FakeTI()
+    c = committed(ti, CHAIN)
+    ti.states[("attempt_1.steps", c.locations["first"])] = "running"
+    with pytest.raises(TaskDeferred) as deferred:
+        run_step_instance(ti, c, "second")
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, InstancesFinishedTrigger)
+    assert trigger.task_id == "attempt_1.steps" and trigger.map_indexes == [c.locations["first"]]
+    assert deferred.value.method_name == "producers_finished"
+
+
+def test_a_step_reads_its_producer_output_by_map_index() -> None:
+    CALLS.clear()
+    ti = FakeTI()
+    c = committed(ti, CHAIN)
+    first = run_step_instance(ti, c, "first")
+    ti.xcom[("attempt_1.steps", c.locations["first"], "return_value")] = first
+    ti.states[("attempt_1.steps", c.locations["first"])] = "success"
+    second = run_step_instance(ti, c, "second")
+    assert second["name"] == "alpha" and CALLS[-1] == ("write", {"name": "alpha"})
+
+
+def test_a_step_whose_producer_failed_is_skipped_and_recorded_not_run() -> None:
+    CALLS.clear()
+    ti = FakeTI()
+    c = committed(ti, CHAIN)
+    ti.states[("attempt_1.steps", c.locations["first"])] = "failed"
+    with pytest.raises(AirflowSkipException, match="first did not succeed"):
+        run_step_instance(ti, c, "second")
+    record = StepRecord.model_validate(ti.xcom[("attempt_1.steps", c.locations["second"], STEP_RECORD_KEY)])
+    assert record.status == "not_run" and CALLS == []
+
+
+def finished_round(ti: FakeTI, doc: dict[str, Any], round_number: int, verdict: str) -> CommittedPlan:
+    c = committed(ti, doc, round_number)
+    for step_id, index in c.locations.items():
+        ti.states[(c.steps_task, index)] = "success"
+        ti.xcom[(c.steps_task, index, "return_value")] = {"key": f"ik_{round_number}_{step_id}", "name": step_id}
+    ti.xcom[(f"attempt_{round_number}.review", None, "return_value")] = RoundReview(
+        verdict=verdict, reason="r", plan_id=c.plan["id"], plan_hash=c.plan_hash
+    ).dump()
+    return c
+
+
+def test_the_saga_lists_finished_mutating_steps_newest_round_first_dependents_first() -> None:
+    ti = FakeTI()
+    finished_round(ti, CHAIN, 1, "replan")
+    finished_round(ti, plan_doc(step("again", "write", {"name": "gamma"}), plan_id="kit_plan_v2"), 2, "escalate")
+    listed = [UndoTicket.model_validate(t) for t in task("saga.to_undo").execute(context(ti.at("saga.to_undo")))]
+    assert [(t.round, t.step["id"]) for t in listed] == [(2, "again"), (1, "second"), (1, "first")]
+    assert listed[0].after == []
+    assert listed[1].after == [0]  # after every undo of round 2
+    assert listed[2].after == [0, 1]  # and after the undo of the step that used its output
+
+
+def test_the_saga_undoes_nothing_when_the_run_is_done() -> None:
+    ti = FakeTI()
+    finished_round(ti, CHAIN, 1, "done")
+    assert task("saga.to_undo").execute(context(ti.at("saga.to_undo"))) == []
+
+
+def test_an_undo_calls_the_compensating_tool_with_the_step_output_and_records_it() -> None:
+    CALLS.clear()
+    ti = FakeTI()
+    finished_round(ti, CHAIN, 1, "escalate")
+    listed = task("saga.to_undo").execute(context(ti.at("saga.to_undo")))
+    first = next(t for t in listed if t["step"]["id"] == "first")
+    ti.states.update({("saga.undo", t["index"]): "success" for t in listed if t["index"] < first["index"]})
+    op = UndoStepOperator(task_id="saga.undo", automation_id=DAG_ID, ticket=first)
+    op.execute(context(ti.at("saga.undo", first["index"])))
+    assert CALLS == [("unwrite", {"key": "ik_1_first"})]
+    record = UndoRecord.model_validate(ti.xcom[("saga.undo", first["index"], UNDO_RECORD_KEY)])
+    assert record.step_id == "first" and record.round == 1 and record.undo_tool == "unwrite"
+
+
+def test_an_undo_waits_for_the_undos_that_go_first() -> None:
+    ti = FakeTI()
+    finished_round(ti, CHAIN, 1, "escalate")
+    listed = task("saga.to_undo").execute(context(ti.at("saga.to_undo")))
+    first = next(t for t in listed if t["step"]["id"] == "first")
+    op = UndoStepOperator(task_id="saga.undo", automation_id=DAG_ID, ticket=first)
+    with pytest.raises(TaskDeferred):
+        op.execute(context(ti.at("saga.undo", first["index"])))
+
+
+def test_the_report_sums_the_rounds_and_fails_the_run_when_the_automation_failed() -> None:
+    ti = FakeTI()
+    finished_round(ti, CHAIN, 1, "done")
+    report = task("report").execute(context(ti.at("report"), goal="Write things."))
+    assert report["status"] == "succeeded" and report["verdict"] == "done"
+    assert report["automation_id"] == DAG_ID and report["goal"] == "Write things."
+    assert report["version_chain"][0].startswith("kit_plan@")
+    ti2 = FakeTI()
+    finished_round(ti2, CHAIN, 1, "replan")
+    finished_round(ti2, CHAIN, 2, "replan")
+    with pytest.raises(AirflowFailException, match="re-plan limit"):
+        task("report").execute(context(ti2.at("report"), goal="Write things."))
+    assert ti2.xcom[("report", None, REPORT_KEY)]["status"] == "failed"
+
+
+def test_review_on_failure_calls_no_model_when_every_step_succeeded() -> None:
+    ti = FakeTI()
+    c = committed(ti, CHAIN)
+    for step_id, index in c.locations.items():
+        ti.xcom[(c.steps_task, index, STEP_RECORD_KEY)] = StepRecord(step_id=step_id, tool="t", status="success").dump()
+    with pytest.raises(DownstreamTasksSkipped) as skipped:  # done: round 2 never runs
+        task("attempt_1.review").execute(context(ti.at("attempt_1.review")))
+    assert skipped.value.tasks == ["attempt_2.plan", "attempt_2.review"]
+    review = RoundReview.model_validate(ti.xcom[("attempt_1.review", None, "return_value")])
+    assert review.verdict == "done" and review.reviewed is False and len(review.steps) == 3
+
+
+def test_the_group_sits_between_the_users_tasks() -> None:
+    from airflow.providers.standard.operators.empty import EmptyOperator
+
+    with DAG("kit_composed", schedule=None, params={"goal": Param("g", type="string")}) as dag:
+        extract = EmptyOperator(task_id="extract")
+        auto = claude_automation_group("orders", catalog=CATALOG, goal=extract.output, settings=SETTINGS)
+        load = EmptyOperator(task_id="load")
+        extract >> auto >> load
+    assert "extract" in dag.get_task("orders.attempt_1.plan").upstream_task_ids
+    assert dag.get_task("load").upstream_task_ids == {"orders.report"}
+    assert auto.report.operator.task_id == "orders.report"
+    assert auto.automation_id == "kit_composed.orders"
+
+
+def test_a_group_without_a_goal_needs_the_dags_goal_param() -> None:
+    with DAG("kit_no_goal", schedule=None), pytest.raises(ValueError, match="declare the DAG param 'goal'"):
+        claude_automation_group("auto", catalog=CATALOG, settings=SETTINGS)
