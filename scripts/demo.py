@@ -59,7 +59,9 @@ def main() -> int:
         "AIRFLOW_CLAUDE_DEMO_DIR": str(demo_dir),
         **orders_connection_env(demo_dir / "orders.db"),
     }
-    instance = AirflowInstance(home=home, dags_folder=ROOT / "dags", extra_env=env, port=args.port)
+    instance = AirflowInstance(
+        home=home, dags_folder=ROOT / "dags", extra_env=env, port=args.port, with_triggerer=True
+    )
     print(f"Starting Airflow in {home} ...", flush=True)
     started = time.monotonic()
     instance.start()

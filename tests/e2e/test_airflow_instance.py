@@ -250,7 +250,7 @@ def test_postgres_metadata_db(airflow_instance_factory, e2e_timing):
 
 
 def test_cli_main_starts_and_stops_on_sigterm(tmp_path: Path, e2e_timing):
-    """``python -m airflow_claude.testing.airflow_instance`` comes up, prints the URL, stops cleanly."""
+    """``python -m tests.harness.airflow_instance`` comes up, prints the URL, stops cleanly."""
     import subprocess
     import sys
 
@@ -265,7 +265,7 @@ def test_cli_main_starts_and_stops_on_sigterm(tmp_path: Path, e2e_timing):
             [
                 sys.executable,
                 "-m",
-                "airflow_claude.testing.airflow_instance",
+                "tests.harness.airflow_instance",
                 "--home",
                 str(tmp_path / "home"),
                 "--dags",

@@ -104,7 +104,7 @@ def airflow(fake: FakeClaude, tmp_path_factory: pytest.TempPathFactory) -> Itera
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
         **orders_connection_env(base / "demo" / "orders.db"),
     }
-    instance = AirflowInstance(home=base / "home", dags_folder=DAGS, extra_env=env)
+    instance = AirflowInstance(home=base / "home", dags_folder=DAGS, extra_env=env, with_triggerer=True)
     instance.start()
     try:
         instance.wait_for_dag("auto_main", timeout=120)
@@ -174,11 +174,11 @@ def test_approved_plan_runs_each_step_as_its_own_task_instance(
     state, report = finish(airflow, run_id)
     instances = tis(airflow, run_id)
     assert state == "success", (report["verdict"], report["reason"], not_successful(instances), report["log"][-3000:])
-    load = instances[("attempt_1.level_1", 0)]
-    summarize = instances[("attempt_1.level_2", 0)]
+    load = instances[("attempt_1.steps", 0)]
+    summarize = instances[("attempt_1.steps", 1)]
     assert (load["rendered_map_index"], load["state"]) == ("load", "success")
     assert (summarize["rendered_map_index"], summarize["state"]) == ("summarize", "success")
-    output = airflow.xcom("auto_main", run_id, "attempt_1.level_2", map_index=0)
+    output = airflow.xcom("auto_main", run_id, "attempt_1.steps", map_index=1)
     assert output == {"summary": f"42 rows {TEMPLATE}"}  # the reference resolved; the template arrived verbatim
     assert report["status"] == "succeeded" and report["verdict"] == "done"
     steps = report["rounds"][0]["steps"]
@@ -201,7 +201,7 @@ def test_reject_stops_the_run_cleanly(airflow: AirflowInstance, runs: dict[str, 
     assert state == "success" and report["status"] == "rejected" and report["verdict"] == "rejected"
     instances = tis(airflow, run_id)
     assert instances[("attempt_1.commit", -1)]["state"] == "skipped"
-    assert all(ti["state"] in ("skipped", None) for (task, _), ti in instances.items() if ".level_" in task)
+    assert all(ti["state"] in ("skipped", None) for (task, _), ti in instances.items() if task.endswith(".steps"))
     assert [c["purpose"] for c in report["model_calls"]] == ["plan"]  # no review call for a rejected plan
 
 
@@ -212,9 +212,7 @@ def test_invalid_edit_is_refused_before_anything_runs(airflow: AirflowInstance, 
     assert report["verdict"] == "invalid_edit"
     instances = tis(airflow, run_id)
     assert instances[("attempt_1.commit", -1)]["state"] == "failed"
-    assert not any(
-        ti["state"] == "success" for (task, _), ti in instances.items() if ".level_" in task and "_steps" not in task
-    )
+    assert not any(ti["state"] == "success" for (task, _), ti in instances.items() if task.endswith(".steps"))
     assert "did you mean 'load_source'?" in report["reason"]
 
 
@@ -265,7 +263,9 @@ def test_plan_beyond_the_automation_limits_is_refused(
     assert airflow.task_instance("auto_main", run_id, "attempt_1.plan")["state"] == "failed"
     repairs = [r for r in fake.message_requests() if "[too-big]" in r.text and "too_many_steps" in r.text]
     assert repairs and "over the limit of 2" in repairs[0].text
-    assert not any(ti["state"] == "success" for (task, _), ti in tis(airflow, run_id).items() if ".level_" in task)
+    assert not any(
+        ti["state"] == "success" for (task, _), ti in tis(airflow, run_id).items() if task.endswith(".steps")
+    )
 
 
 def test_memory_of_one_run_reaches_the_planning_request_of_the_next(
@@ -321,8 +321,8 @@ def test_failed_run_undoes_finished_mutating_steps_newest_first(airflow: Airflow
     assert state == "failed" and report["verdict"] == "replan"  # re-plan limit reached: the run fails
     assert report["compensation"] == {"undone": ["round 2: tell", "round 1: tell"], "not_undone": []}
     undo = {(ti["task_id"], ti["map_index"]): ti for ti in airflow.task_instances("auto_main", run_id)}
-    round2 = undo[("saga.r2_undo_level_1", 0)]
-    round1 = undo[("saga.r1_undo_level_1", 0)]
+    round2 = undo[("saga.undo", 0)]
+    round1 = undo[("saga.undo", 1)]
     assert round2["rendered_map_index"] == "undo tell" and round2["state"] == round1["state"] == "success"
     assert round2["end_date"] <= round1["start_date"]  # the newer effect is undone first
     outbox_path = Path(airflow.extra_env["AIRFLOW_CLAUDE_DEMO_DIR"]) / "outbox.jsonl"
@@ -339,8 +339,34 @@ def test_successful_runs_undo_nothing(airflow: AirflowInstance, runs: dict[str, 
     assert airflow.wait_for_run("auto_main", run_id, timeout=420) == "success"
     saga = [ti for ti in airflow.task_instances("auto_main", run_id) if ti["task_id"].startswith("saga.")]
     assert saga and all(ti["state"] in ("success", "skipped") for ti in saga)
-    assert not [
-        ti
-        for ti in saga
-        if "_undo_level_" in ti["task_id"] and not ti["task_id"].endswith("_steps") and ti["state"] == "success"
-    ]
+    assert not [ti for ti in saga if ti["task_id"] == "saga.undo" and ti["state"] == "success"]
+
+
+def test_an_automation_inside_the_users_own_dag(airflow: AirflowInstance, runs: dict[str, str]) -> None:
+    """Upstream task -> the automation's task group -> a downstream task that reads the run report."""
+    airflow.wait_for_dag("auto_composed", timeout=120)
+    airflow.unpause("auto_composed")
+    run_id = airflow.trigger("auto_composed", conf={})
+    state = airflow.wait_for_run("auto_composed", run_id, timeout=420)
+    instances = tis(airflow, run_id, dag_id="auto_composed")
+    assert state == "success", not_successful(instances)
+    assert instances[("write_goal", -1)]["end_date"] <= instances[("orders_auto.attempt_1.plan", -1)]["start_date"]
+    loaded = airflow.xcom("auto_composed", run_id, "load_report")
+    assert loaded == {
+        "status": "succeeded",
+        "automation": "auto_composed.orders_auto",
+        "goal": "[composed] Load the good source and summarize it.",
+    }
+    steps = sorted(
+        ti["rendered_map_index"] for (task, _), ti in instances.items() if task == "orders_auto.attempt_1.steps"
+    )
+    assert steps == ["load", "summarize"]
+    # the grid holds the user's tasks and the automation's, no per-level scaffolding
+    assert {task for task, _ in instances} == {
+        "write_goal",
+        "load_report",
+        "orders_auto.report",
+        "orders_auto.saga.to_undo",
+        "orders_auto.saga.undo",
+        *(f"orders_auto.attempt_1.{name}" for name in ("plan", "approve", "commit", "steps", "review")),
+    }

@@ -78,7 +78,7 @@ def setup(fake: FakeClaude, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600",
         **orders.orders_connection_env(demo / "orders.db"),
     }
-    instance = AirflowInstance(home=base / "home", dags_folder=dags, extra_env=env)
+    instance = AirflowInstance(home=base / "home", dags_folder=dags, extra_env=env, with_triggerer=True)
     instance.start()
     try:
         yield instance, demo

@@ -97,6 +97,7 @@ def fault_environment(databases: tuple[str, str], tmp_path_factory: pytest.TempP
             dags_folder=DAGS,
             db_url=f"postgresql+psycopg2://postgres@127.0.0.1:5432/{airflow_db}",
             extra_env=airflow_env(claude.url, effects_url),
+            with_triggerer=True,  # run-time plans' steps wait for their producers in the triggerer
             startup_timeout=180,
         )
         instance.start()

@@ -543,9 +543,9 @@ def measure(env: Environment, run: Run) -> None:
             steps[ti["task_id"].removeprefix("saga.")] = ti
         elif dag_id == AUTOMATION and ti["map_index"] >= 0:
             label = ti.get("rendered_map_index") or f"{ti['task_id']}[{ti['map_index']}]"
-            if re.fullmatch(r"attempt_\d+\.level_\d+", ti["task_id"]):
+            if re.fullmatch(r"attempt_\d+\.steps", ti["task_id"]):
                 steps[label] = ti
-            elif re.fullmatch(r"saga\.r\d+_undo_level_\d+", ti["task_id"]):
+            elif ti["task_id"] == "saga.undo":
                 steps[label.replace("undo ", "undo_", 1)] = ti
 
     duplicates = sum(len(rows) - 1 for rows in by_step.values() if len(rows) > 1)
