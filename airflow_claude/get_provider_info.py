@@ -24,7 +24,24 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "Claude plans",
-                "python-modules": ["airflow_claude.runtime.step"],
+                "python-modules": [
+                    "airflow_claude.automation.approval",
+                    "airflow_claude.automation.commit",
+                    "airflow_claude.automation.planning",
+                    "airflow_claude.automation.report",
+                    "airflow_claude.automation.review",
+                    "airflow_claude.automation.saga",
+                    "airflow_claude.automation.steps",
+                    "airflow_claude.runtime.compensate",
+                    "airflow_claude.runtime.invalid",
+                    "airflow_claude.runtime.step",
+                ],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "Claude plans",
+                "python-modules": ["airflow_claude.automation.waiting"],
             }
         ],
     }

@@ -285,3 +285,32 @@ def test_the_group_sits_between_the_users_tasks() -> None:
 def test_a_group_without_a_goal_needs_the_dags_goal_param() -> None:
     with DAG("kit_no_goal", schedule=None), pytest.raises(ValueError, match="declare the DAG param 'goal'"):
         claude_automation_group("auto", catalog=CATALOG, settings=SETTINGS)
+
+
+def test_every_operator_is_listed_by_the_provider_and_exported_from_operators() -> None:
+    import importlib
+    import pkgutil
+
+    from airflow.sdk import BaseOperator
+
+    import airflow_claude
+    import airflow_claude.operators as operators
+    from airflow_claude.get_provider_info import get_provider_info
+
+    info = get_provider_info()
+    listed = {m for entry in info["operators"] for m in entry["python-modules"]}
+    defined: dict[str, str] = {}
+    for module in pkgutil.walk_packages(airflow_claude.__path__, "airflow_claude."):
+        if ".testing" in module.name:
+            continue
+        loaded = importlib.import_module(module.name)
+        for name, value in vars(loaded).items():
+            concrete = isinstance(value, type) and issubclass(value, BaseOperator) and "execute" in vars(value)
+            if concrete and value.__module__ == module.name and not name.startswith("_"):
+                defined[name] = module.name
+    assert defined, "no operators found"
+    assert set(defined.values()) <= listed, set(defined.values()) - listed
+    assert set(defined) == set(operators.__all__)
+    for entry in info["triggers"]:
+        for module_name in entry["python-modules"]:
+            importlib.import_module(module_name)
