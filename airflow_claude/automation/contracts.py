@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 RETURN_KEY = "return_value"
 USAGE_KEY = "usage"  # model-calling tasks: what they spent, every try counted
 OUTCOME_KEY = "outcome"  # plan/review: why the task failed for good (budget, ...)
+GOAL_KEY = "goal"  # plan: the run's goal, masked (pushed before the model is asked)
 DECISION_KEY = "decision"  # approve: the person's (or the policy's) answer
 COMMITTED_KEY = "committed"  # commit: the plan that runs; its return value is the step tickets
 STEP_RECORD_KEY = "step_record"  # one per step instance: status, attempts, output preview
@@ -30,7 +31,10 @@ class Payload(BaseModel):
 
 
 class Proposal(Payload):
-    """``plan``: the plan Claude proposed for this round (validated), before anyone approved it."""
+    """``plan``: the plan Claude proposed for this round (validated), before anyone approved it.
+
+    ``goal`` is masked, like the plan's own: secrets never reach XCom.
+    """
 
     plan: dict[str, Any]
     plan_hash: str

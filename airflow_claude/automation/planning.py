@@ -9,6 +9,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from airflow_claude.automation.contracts import (
     COMMITTED_KEY,
+    GOAL_KEY,
     OUTCOME_KEY,
     CommittedPlan,
     Outcome,
@@ -18,6 +19,7 @@ from airflow_claude.automation.contracts import (
 )
 from airflow_claude.automation.memory import memory_prompt, read_memory
 from airflow_claude.automation.task import AutomationTask
+from airflow_claude.observability.redaction import redact_value
 from airflow_claude.plan.model import Plan
 from airflow_claude.plan.run_fields import run_values_from_context
 from airflow_claude.planner.cache import PlanCache
@@ -74,8 +76,9 @@ class PlanRoundOperator(AutomationTask):
             parent = Plan.model_validate(previous.plan)
             memory = replan_context(previous.plan, review)
         budget = automation.budget(context, automation.model or "")
-        gateway = automation.gateway(self.log, before_call=budget.guard)
+        gateway = automation.gateway(self.log, before_call=budget.guard)  # reading the connection masks its key
         budget.model = gateway.model
+        ti.xcom_push(key=GOAL_KEY, value=redact_value(goal))
         max_steps = params.get("max_steps") or automation.settings.max_steps
         planner = ClaudePlanner(
             gateway,
@@ -99,7 +102,11 @@ class PlanRoundOperator(AutomationTask):
         budget.push()
         plan = result.plan
         return Proposal(
-            plan=plan.model_dump(mode="json"), plan_hash=plan.hash, goal=goal, model=gateway.model, cached=result.cached
+            plan=plan.model_dump(mode="json"),
+            plan_hash=plan.hash,
+            goal=plan.goal,  # masked by the planner
+            model=gateway.model,
+            cached=result.cached,
         ).dump()
 
 

@@ -13,6 +13,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_claude.automation.contracts import (
     COMMITTED_KEY,
+    GOAL_KEY,
     OUTCOME_KEY,
     REPORT_KEY,
     UNDO_RECORD_KEY,
@@ -29,7 +30,6 @@ from airflow_claude.automation.contracts import (
     push,
 )
 from airflow_claude.automation.memory import remember
-from airflow_claude.automation.planning import run_goal
 from airflow_claude.automation.task import AutomationTask
 from airflow_claude.observability.records import emit
 from airflow_claude.plan.run_fields import run_values_from_context
@@ -53,10 +53,7 @@ class ReportOperator(AutomationTask):
                 rounds.append(round_entry)
         final = rounds[-1] if rounds else {"verdict": "planning_failed", "reason": "no plan was made"}
         status = self._status(final)
-        try:
-            goal: str | None = run_goal(self, context)
-        except AirflowFailException:
-            goal = None
+        goal = ti.xcom_pull(task_ids=automation.task("plan", 1), key=GOAL_KEY)  # masked by the plan task
         report = Report(
             dag_id=ti.dag_id,
             run_id=ti.run_id,

@@ -90,7 +90,7 @@ def review_request(
 ) -> dict[str, Any]:
     """``run``: the run's data interval and ids, so the verdict is about this run's data."""
     steps = [{k: s.get(k) for k in ("id", "tool", "args", "depends_on")} for s in plan["steps"]]
-    payload = {"goal": goal, "plan_id": plan["id"], "plan": redact_value(steps), "results": summaries}
+    payload = {"goal": redact_value(goal), "plan_id": plan["id"], "plan": redact_value(steps), "results": summaries}
     if run:
         payload["run"] = redact_value({k: v for k, v in run.items() if v is not None})
     return {

@@ -16,6 +16,7 @@ from airflow_claude.automation.commit import step_tickets
 from airflow_claude.automation.contracts import (
     COMMITTED_KEY,
     DECISION_KEY,
+    GOAL_KEY,
     REPORT_KEY,
     STEP_RECORD_KEY,
     UNDO_RECORD_KEY,
@@ -66,6 +67,7 @@ def proposed(ti: FakeTI, doc: dict[str, Any], round_number: int = 1) -> Plan:
     plan = Plan.model_validate(doc)
     proposal = Proposal(plan=plan.model_dump(mode="json"), plan_hash=plan.hash, goal=plan.goal, model="m")
     ti.xcom[(f"attempt_{round_number}.plan", None, "return_value")] = proposal.dump()
+    ti.xcom[(f"attempt_{round_number}.plan", None, GOAL_KEY)] = plan.goal
     return plan
 
 
@@ -246,7 +248,7 @@ def test_the_report_sums_the_rounds_and_fails_the_run_when_the_automation_failed
     finished_round(ti, CHAIN, 1, "done")
     report = task("report").execute(context(ti.at("report"), goal="Write things."))
     assert report["status"] == "succeeded" and report["verdict"] == "done"
-    assert report["automation_id"] == DAG_ID and report["goal"] == "Write things."
+    assert report["automation_id"] == DAG_ID and report["goal"] == CHAIN["goal"]
     assert report["version_chain"][0].startswith("kit_plan@")
     ti2 = FakeTI()
     finished_round(ti2, CHAIN, 1, "replan")
