@@ -316,3 +316,41 @@ def test_every_operator_is_listed_by_the_provider_and_exported_from_operators() 
     for entry in info["triggers"]:
         for module_name in entry["python-modules"]:
             importlib.import_module(module_name)
+
+
+KEY = "sk-ant-kit-7f3a91"
+
+
+@pytest.fixture
+def claude(fake_claude: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The offline Claude behind the automation's ``anthropic_default`` connection."""
+    conn = {"conn_type": "anthropic", "host": fake_claude.url, "password": KEY, "extra": {"model": "claude-kit"}}
+    monkeypatch.setenv("AIRFLOW_CONN_ANTHROPIC_DEFAULT", json.dumps(conn))
+    return fake_claude
+
+
+def test_the_plan_task_plans_through_the_gateway_and_keeps_secrets_out_of_xcom(claude: Any) -> None:
+    claude.reply_tool_use("submit_plan", {"steps": CHAIN["steps"]})
+    ti = FakeTI()
+    goal = f"Write two things and count one. Key: {KEY}"
+    proposal = Proposal.model_validate(task("attempt_1.plan").execute(context(ti.at("attempt_1.plan"), goal=goal)))
+    assert [s["id"] for s in proposal.plan["steps"]] == ["first", "second", "tally"]
+    assert proposal.model == "claude-kit" and KEY not in json.dumps(proposal.dump())
+    assert ti.xcom[("attempt_1.plan", None, GOAL_KEY)] == "Write two things and count one. Key: ***"
+    usage = ti.xcom[("attempt_1.plan", None, "usage")]
+    assert usage["calls"] == 1 and usage["per_call"][0]["purpose"] == "plan"
+    assert KEY not in claude.message_requests()[0].text
+
+
+def test_the_review_asks_claude_when_a_step_failed_and_keeps_the_next_round(claude: Any) -> None:
+    claude.reply_tool_use("submit_review", {"verdict": "replan", "reason": "second failed"})
+    ti = FakeTI()
+    c = committed(ti, CHAIN)
+    for step_id, index in c.locations.items():
+        status = "failed" if step_id == "second" else "success"
+        ti.xcom[(c.steps_task, index, STEP_RECORD_KEY)] = StepRecord(step_id=step_id, tool="t", status=status).dump()
+    review = RoundReview.model_validate(task("attempt_1.review").execute(context(ti.at("attempt_1.review"))))
+    assert review.verdict == "replan" and review.reviewed
+    sent = json.loads(claude.message_requests()[0].body["messages"][0]["content"][0]["text"])
+    assert [r["status"] for r in sent["results"]] == ["success", "failed", "success"]
+    assert ti.xcom[("attempt_1.review", None, "usage")]["calls"] == 1
