@@ -10,7 +10,7 @@ notification with the report), run against the offline ``FakeClaude`` with the r
   ``submit_plan`` call; the fake answers with the 10-step plan), the steps run locally in
   topological order (``resolve_refs``, the tool's schema checks, ``tool.call(args, context)``
   with a plain ``ToolContext``: no Airflow runs), then one review call
-  (``review_request`` + ``client.messages.create``; the fake answers ``done``). Settings as
+  (``review_request`` through the same gateway; the fake answers ``done``). Settings as
   the automation uses them (``AutomationSettings()`` limits, max tokens, review output cap).
 - **cached re-run**: the same, with the ``PlanCache`` the first run filled: no plan call.
 - **agent loop**: the SDK's own tool runner (``client.beta.messages.tool_runner`` with
@@ -60,7 +60,7 @@ from typing import Any
 from _tools10 import catalog as tools10_catalog
 from anthropic.lib.tools import BetaFunctionTool, beta_tool
 
-from airflow_claude.automation.review import parse_review, review_request, step_summaries
+from airflow_claude.automation.review import REVIEW_PROMPT_NAME, parse_review, review_request, step_summaries
 from airflow_claude.automation.settings import AutomationSettings
 from airflow_claude.catalog import Catalog, PythonTool, ToolContext
 from airflow_claude.fingerprint import canonical_json
@@ -412,8 +412,9 @@ def run_plan_path(name: str, catalog: Catalog, cache_dir: Path) -> PathResult:
     with FakeClaude() as fake, workspace():
         script_plan_path(fake)
         client = fake.client()
+        gateway = ModelGateway(client, MODEL, prices=PRICES, logger=log)
         planner = ClaudePlanner(
-            ModelGateway(client, MODEL, logger=log),
+            gateway,
             catalog,
             limits=SETTINGS.limits(),
             max_tokens=SETTINGS.plan_max_tokens,
@@ -431,8 +432,8 @@ def run_plan_path(name: str, catalog: Catalog, cache_dir: Path) -> PathResult:
         plan_dict = planning.plan.model_dump(mode="json")
         summaries = step_summaries(plan_dict, execution.records, SETTINGS.review_output_chars)
         request = review_request(GOAL, plan_dict, summaries, model=MODEL, max_tokens=SETTINGS.review_max_tokens)
-        message = client.messages.create(**request)
-        result.add([call_usage("review", message)])
+        message, usage = gateway.call("review", request, prompt_template=REVIEW_PROMPT_NAME)
+        result.add([usage])
         result.outcome = f"{len(execution.order)} steps, review: {parse_review(message).verdict}"
         result.record_server(fake)
         client.close()
