@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import heapq
 import importlib
 import json
 import os
@@ -22,6 +21,7 @@ from pydantic import ValidationError
 from airflow_claude import __version__
 from airflow_claude.catalog.catalog import Catalog
 from airflow_claude.errors import AirflowClaudeError, Code, PlanIssue
+from airflow_claude.plan import graph
 from airflow_claude.plan.limits import DEFAULT_LIMITS, PlanLimits
 from airflow_claude.plan.loader import load_plan_file, parse_json_text
 from airflow_claude.plan.model import Plan, Step, plan_json_schema
@@ -189,27 +189,14 @@ def _topological(plan: Plan, issues: list[PlanIssue], file: str) -> list[Step] |
         issues.append(PlanIssue(Code.DUPLICATE_STEP_ID, "step ids are not unique", file, plan.id, None, "$.steps"))
     if issues:
         return None
-    waiting = {step.id: len(set(step.depends_on)) for step in steps}
-    children: dict[str, list[str]] = {step.id: [] for step in steps}
-    for step in steps:
-        for dep in set(step.depends_on):
-            children[dep].append(step.id)
-    ready = [index[sid] for sid, count in waiting.items() if count == 0]
-    heapq.heapify(ready)
-    order: list[Step] = []
-    while ready:
-        step = steps[heapq.heappop(ready)]
-        order.append(step)
-        for child in children[step.id]:
-            waiting[child] -= 1
-            if waiting[child] == 0:
-                heapq.heappush(ready, index[child])
-    if len(order) != len(steps):
-        stuck = sorted(sid for sid, count in waiting.items() if count > 0)
-        message = f"dependency cycle among steps {stuck}"
-        issues.append(PlanIssue(Code.DEPENDENCY_CYCLE, message, file, plan.id, None, "$.steps"))
+    deps = {step.id: step.depends_on for step in steps}
+    cycle = graph.cycle_path(deps)
+    if cycle is not None:
+        message = "dependency cycle: " + " -> ".join(cycle)
+        issues.append(PlanIssue(Code.DEPENDENCY_CYCLE, message, file, plan.id, cycle[0], "$.steps"))
         return None
-    return order
+    by_id = {step.id: step for step in steps}
+    return [by_id[sid] for sid in graph.order(deps)]
 
 
 def render_text(plan: Plan, order: Sequence[Step]) -> str:

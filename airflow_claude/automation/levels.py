@@ -9,20 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_claude.plan import graph
 from airflow_claude.plan.model import Plan
 
 
 def plan_levels(plan: Plan) -> list[list[dict[str, Any]]]:
     """Steps (as JSON dicts) per level, level 1 first; plan order within a level."""
-    level: dict[str, int] = {}
-    pending = list(plan.steps)
-    while pending:  # the plan is validated acyclic, so every pass places at least one step
-        rest = []
-        for step in pending:
-            if all(dep in level for dep in step.depends_on):
-                level[step.id] = 1 + max((level[d] for d in step.depends_on), default=0)
-            else:
-                rest.append(step)
-        pending = rest
-    depth = max(level.values(), default=0)
-    return [[s.model_dump(mode="json") for s in plan.steps if level[s.id] == n] for n in range(1, depth + 1)]
+    by_id = {step.id: step for step in plan.steps}
+    placed = graph.levels({step.id: step.depends_on for step in plan.steps})
+    return [[by_id[sid].model_dump(mode="json") for sid in level] for level in placed]

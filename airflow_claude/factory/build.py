@@ -24,6 +24,7 @@ from airflow_claude.catalog.catalog import Catalog
 from airflow_claude.catalog.tool import OperatorTool, PythonTool
 from airflow_claude.errors import Code, PlanIssue
 from airflow_claude.factory.docs import invalid_doc, plan_doc, step_doc
+from airflow_claude.plan import graph
 from airflow_claude.plan.limits import DEFAULT_LIMITS, PlanLimits
 from airflow_claude.plan.loader import load_plan_file
 from airflow_claude.plan.model import ID_PATTERN, Plan
@@ -167,10 +168,7 @@ def _add_saga(plan: Plan, catalog: Catalog, tasks: dict[str, Any], digest: str) 
     compensable = [s for s in plan.steps if catalog[s.tool].compensation is not None]
     if not compensable:
         return
-    deps = {s.id: s.depends_on for s in plan.steps}
-    ancestors: dict[str, set[str]] = {}
-    for step in plan.steps:
-        _ancestors_of(step.id, deps, ancestors)
+    ancestors = graph.ancestors({s.id: s.depends_on for s in plan.steps})
     compensable_ids = {s.id for s in compensable}
     step_ids = tuple(s.id for s in plan.steps)
     with TaskGroup(SAGA_GROUP, tooltip="compensation when the run fails"):
@@ -215,15 +213,6 @@ def _add_saga(plan: Plan, catalog: Catalog, tasks: dict[str, Any], digest: str) 
         )
         list(undo.values()) >> outcome
         steps_done >> outcome
-
-
-def _ancestors_of(step_id: str, deps: dict[str, list[str]], memo: dict[str, set[str]]) -> set[str]:
-    if step_id not in memo:
-        found: set[str] = set()
-        for parent in deps[step_id]:
-            found |= {parent} | _ancestors_of(parent, deps, memo)
-        memo[step_id] = found
-    return memo[step_id]
 
 
 def _invalid_dag(path: Path, issues: list[PlanIssue], options: _Options) -> DAG:

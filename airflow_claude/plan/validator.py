@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from airflow_claude.catalog.tool import OperatorTool, Tool
 from airflow_claude.errors import Code, PlanIssue, PlanValidationError, choices_hint, did_you_mean
 from airflow_claude.fingerprint import canonical_json, digest_of
+from airflow_claude.plan import graph
 from airflow_claude.plan.limits import DEFAULT_LIMITS, PlanLimits
 from airflow_claude.plan.model import ID_PATTERN, SCHEMA_VERSION, Plan, Provenance, Step
 from airflow_claude.plan.params import param_issues, param_schema
@@ -202,13 +203,15 @@ class _Checker:
                 continue
             steps[sid] = (index, step)
 
-        self._bits = {s: 1 << i for i, s in enumerate(steps)}
+        self._bits = {s: 1 << i for i, s in enumerate(steps)}  # the bits of graph.ancestor_bits
         deps = self._check_dependencies(steps)
-        order, acyclic = self._topological_order(steps, deps)
-        # Steps outside a cycle (and not downstream of one) still get their references checked.
-        ancestors = _ancestors(order, deps)
-        if acyclic:
-            self._check_shape(steps, deps, order)
+        # Steps outside a cycle (and not downstream of one) get an entry, so their references are checked.
+        ancestors = graph.ancestor_bits(deps)
+        cycle = graph.cycle_path(deps) if len(ancestors) < len(deps) else None
+        if cycle is not None:
+            self._report_cycle(steps, cycle)
+        else:
+            self._check_shape(steps, deps)
         nesting = {sid: _nesting(s["args"]) for sid, (_, s) in steps.items() if isinstance(s.get("args"), dict)}
         shallow = not any(depth > self.limits.max_nesting for depth in nesting.values())
         # The plan's canonical JSON gives its hash, and when it fits the per-step size limit, so
@@ -260,25 +263,7 @@ class _Checker:
             deps[sid] = good
         return deps
 
-    def _topological_order(self, steps: dict[str, Any], deps: dict[str, list[str]]) -> tuple[list[str], bool]:
-        """Kahn's order of the steps; on a cycle, the steps that could be ordered and False."""
-        indegree = {sid: len(d) for sid, d in deps.items()}
-        children: dict[str, list[str]] = {sid: [] for sid in deps}
-        for sid, parents in deps.items():
-            for parent in parents:
-                children[parent].append(sid)
-        ready = [sid for sid in deps if indegree[sid] == 0]
-        order: list[str] = []
-        while ready:
-            sid = ready.pop()
-            order.append(sid)
-            for child in children[sid]:
-                indegree[child] -= 1
-                if indegree[child] == 0:
-                    ready.append(child)
-        if len(order) == len(deps):
-            return order, True
-        cycle = _find_cycle({sid for sid in deps if indegree[sid] > 0}, deps)
+    def _report_cycle(self, steps: dict[str, tuple[int, dict[str, Any]]], cycle: list[str]) -> None:
         first = cycle[0]
         self.add(
             Code.DEPENDENCY_CYCLE,
@@ -287,19 +272,14 @@ class _Checker:
             path=f"$.steps[{steps[first][0]}].depends_on",
             hint="a plan is a directed acyclic graph; remove one of these dependencies",
         )
-        return order, False
 
-    def _check_shape(
-        self, steps: dict[str, tuple[int, dict[str, Any]]], deps: dict[str, list[str]], order: list[str]
-    ) -> None:
+    def _check_shape(self, steps: dict[str, tuple[int, dict[str, Any]]], deps: dict[str, list[str]]) -> None:
+        """Fan-in, fan-out, depth and level width of an acyclic plan."""
         limits = self.limits
-        if len(order) <= min(limits.max_fan_in, limits.max_fan_out, limits.max_depth, limits.max_level_width):
+        if len(deps) <= min(limits.max_fan_in, limits.max_fan_out, limits.max_depth, limits.max_level_width):
             return  # nothing can be over a limit: fan-in and fan-out < steps, depth and level width <= steps
         fan_out: dict[str, int] = dict.fromkeys(deps, 0)
-        depth: dict[str, int] = {}
-        for sid in order:
-            parents = deps[sid]
-            depth[sid] = 1 + max((depth[p] for p in parents), default=0)
+        for sid, parents in deps.items():
             for parent in parents:
                 fan_out[parent] += 1
             if len(parents) > limits.max_fan_in:
@@ -317,21 +297,16 @@ class _Checker:
                     step_id=sid,
                     path=f"$.steps[{steps[sid][0]}]",
                 )
-        deepest = max(depth.values(), default=0)
-        if deepest > limits.max_depth:
-            last = max(depth, key=lambda s: depth[s])
+        placed = graph.levels(deps)
+        if len(placed) > limits.max_depth:
             self.add(
                 Code.DEPTH_EXCEEDED,
-                f"the longest chain of dependent steps is {deepest} long, over the limit of {limits.max_depth}",
-                step_id=last,
+                f"the longest chain of dependent steps is {len(placed)} long, over the limit of {limits.max_depth}",
+                step_id=placed[-1][0],  # the end of a longest chain: the first step of the deepest level
                 path="$.steps",
             )
-        width: dict[int, list[str]] = {}
-        for sid, level in depth.items():
-            width.setdefault(level, []).append(sid)
-        for level, members in sorted(width.items()):
+        for level, members in enumerate(placed, 1):  # each level is in plan order
             if len(members) > limits.max_level_width:
-                members.sort(key=lambda sid: steps[sid][0])
                 self.add(
                     Code.LEVEL_TOO_WIDE,
                     f"{len(members)} steps would run side by side at level {level}, over the limit of "
@@ -626,33 +601,6 @@ def _valid_cron(expression: str) -> bool:
     from croniter import croniter
 
     return bool(croniter.is_valid(expression))
-
-
-def _ancestors(order: list[str], deps: dict[str, list[str]]) -> dict[str, int]:
-    """Ancestor sets as bitmasks: one pass in topological order, cheap even for 1,000 steps."""
-    bit = {sid: 1 << i for i, sid in enumerate(deps)}
-    result: dict[str, int] = {}
-    for sid in order:
-        mask = 0
-        for parent in deps[sid]:
-            mask |= result[parent] | bit[parent]
-        result[sid] = mask
-    return result
-
-
-def _find_cycle(remaining: set[str], deps: dict[str, list[str]]) -> list[str]:
-    """A concrete cycle among steps Kahn's algorithm could not order, as a path a -> b -> a."""
-    start = min(remaining)
-    path: list[str] = []
-    seen: dict[str, int] = {}
-    node = start
-    while node not in seen:
-        seen[node] = len(path)
-        path.append(node)
-        node = next(p for p in sorted(deps[node]) if p in remaining)
-    cycle = [*path[seen[node] :], node]
-    cycle.reverse()  # edges point from dependency to dependant: a -> b means b depends on a
-    return cycle
 
 
 def _referenceable_hint(tool: Tool | None, allowed: frozenset[str]) -> str:
