@@ -3,9 +3,11 @@
 1. the compiled nightly plan ``nightly_orders_report`` (no model call at all);
 2. the automation ``orders_assistant``, triggered with a goal through the REST API, planned by
    the offline Claude (or the real one when ANTHROPIC_API_KEY is set and --real-claude is given),
-   approved through the REST API as a person would in the UI, executed step by step, reviewed.
+   approved through the REST API as a person would in the UI, executed step by step, reviewed;
+3. ``orders_pipeline``, a DAG of your own with the automation as a task group between a task that
+   writes its goal and a task that reads its report (approval off).
 
-Then it leaves the UI up until Ctrl-C, or with --exit stops and exits 0 when both runs succeeded.
+Then it leaves the UI up until Ctrl-C, or with --exit stops and exits 0 when all three runs succeeded.
 """
 
 from __future__ import annotations
@@ -59,9 +61,7 @@ def main() -> int:
         "AIRFLOW_CLAUDE_DEMO_DIR": str(demo_dir),
         **orders_connection_env(demo_dir / "orders.db"),
     }
-    instance = AirflowInstance(
-        home=home, dags_folder=ROOT / "dags", extra_env=env, port=args.port, with_triggerer=True
-    )
+    instance = AirflowInstance(home=home, dags_folder=ROOT / "dags", extra_env=env, port=args.port, with_triggerer=True)
     print(f"Starting Airflow in {home} ...", flush=True)
     started = time.monotonic()
     instance.start()
@@ -83,7 +83,7 @@ def run_demo(instance: object, goal: str) -> bool:
     from tests.harness.airflow_instance import AirflowInstance
 
     assert isinstance(instance, AirflowInstance)
-    for dag_id in ("nightly_orders_report", "orders_assistant"):
+    for dag_id in ("nightly_orders_report", "orders_assistant", "orders_pipeline"):
         instance.wait_for_dag(dag_id, timeout=120)
         instance.unpause(dag_id)
     # a logical date gives the run its data interval: the day before it, which the plan reports
@@ -99,9 +99,16 @@ def run_demo(instance: object, goal: str) -> bool:
     print("Waiting for the plan to reach approval (attempt_1.approve) ...", flush=True)
     instance.answer_hitl("orders_assistant", assistant, "attempt_1.approve", ["Approve"], timeout=180)
     print("Approved through the REST API, as a person would under 'Required actions'.", flush=True)
+    pipeline = instance.trigger("orders_pipeline", conf={"region": "EU"})
+    print(
+        f"Triggered orders_pipeline ({pipeline}): your own DAG, with the automation as the task group 'claude' "
+        "between choose_goal and publish_summary.",
+        flush=True,
+    )
     states = {
         "nightly_orders_report": instance.wait_for_run("nightly_orders_report", nightly, timeout=300),
         "orders_assistant": instance.wait_for_run("orders_assistant", assistant, timeout=300),
+        "orders_pipeline": instance.wait_for_run("orders_pipeline", pipeline, timeout=300),
     }
     report = instance.xcom("orders_assistant", assistant, "report") or {}
     print("\nResults")
@@ -113,8 +120,13 @@ def run_demo(instance: object, goal: str) -> bool:
         for entry in report.get("rounds", [])[-1:]:
             for step in entry.get("steps", []):
                 print(f"    {step['id']:<24} {step['tool']:<18} {step['status']}")
+    summary = instance.xcom("orders_pipeline", pipeline, "publish_summary") or {}
+    if summary:
+        print(
+            f"  orders_pipeline: publish_summary read the report: {summary.get('status')}, ${summary.get('cost_usd')}"
+        )
     print(f"\nWhere to look: {instance.ui_url}")
-    print("  DAGs nightly_orders_report and orders_assistant (Grid view: one task instance per step)")
+    print("  DAGs nightly_orders_report, orders_assistant and orders_pipeline (Grid view: one task instance per step)")
     print(f"  report files under {instance.home / 'demo' / 'reports'}")
     return all(state == "success" for state in states.values())
 
