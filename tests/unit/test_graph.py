@@ -6,9 +6,8 @@ import random
 from itertools import pairwise
 
 import pytest
-from shop import build_plan, build_step
 
-from airflow_claude.plan import Plan, graph
+from airflow_claude.plan import graph
 
 Deps = dict[str, list[str]]
 
@@ -165,19 +164,3 @@ def test_answers_are_deterministic(seed: int) -> None:
     path = graph.cycle_path(cyclic)
     assert path is not None and path[0] == min(path)
     assert all(before in cyclic[after] for before, after in pairwise(path))
-
-
-def test_plan_levels_groups_a_plan_by_level() -> None:
-    from airflow_claude.automation.levels import plan_levels
-
-    plan = Plan.model_validate(
-        build_plan(
-            build_step("load"),
-            build_step("audit"),
-            build_step("count", depends_on=["load"]),
-            build_step("mail", depends_on=["count", "audit"]),
-        )
-    )
-    levels = plan_levels(plan)
-    assert [[step["id"] for step in level] for level in levels] == [["load", "audit"], ["count"], ["mail"]]
-    assert levels[2][0] == plan.steps[3].model_dump(mode="json")
