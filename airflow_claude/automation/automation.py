@@ -16,6 +16,7 @@ from airflow_claude.automation.budget import RunBudget
 from airflow_claude.automation.settings import AutomationSettings
 from airflow_claude.catalog.catalog import Catalog
 from airflow_claude.planner.calls import CallPolicy
+from airflow_claude.planner.gateway import ModelGateway
 from airflow_claude.planner.pricing import PriceTable
 
 SAGA_GROUP = "saga"
@@ -68,9 +69,8 @@ class Automation:
     def model_tasks(self) -> list[str]:
         return [self.task(name, r) for r in range(1, self.rounds + 1) for name in ("plan", "review")]
 
-    def gateway(self, logger: Any, before_call: Any = None) -> Any:
-        from airflow_claude.planner.gateway import ModelGateway
-
+    def gateway(self, logger: Any, before_call: Any = None) -> ModelGateway:
+        """The one path to Claude, from this automation's connection, policy and prices."""
         return ModelGateway.from_connection(
             self.conn_id,
             self.model,
