@@ -2,7 +2,8 @@
 
 Targets are reported, never asserted: the exit code is 0 unless a benchmark crashes.
 
-Run: ``.venv/bin/python benchmarks/run_all.py [--plans 1000] [--rounds 5] [--chunk-plans 0] [--steps 1000]``.
+Run: ``.venv/bin/python benchmarks/run_all.py [--plans 1000] [--rounds 5] [--chunk-plans 0] [--steps 1000]
+[--automation-pairs N]`` (the automation-overhead benchmark starts a real Airflow: it runs only when asked).
 """
 
 from __future__ import annotations
@@ -30,7 +31,10 @@ def _run(script: str, args: list[str], out: Path) -> dict[str, Any] | None:
 
 
 def summary(
-    factory: dict[str, Any] | None, validate: dict[str, Any] | None, planner: dict[str, Any] | None = None
+    factory: dict[str, Any] | None,
+    validate: dict[str, Any] | None,
+    planner: dict[str, Any] | None = None,
+    automation: dict[str, Any] | None = None,
 ) -> str:
     lines = ["", "Summary", "-------"]
     if factory:
@@ -74,6 +78,17 @@ def summary(
             f"(target <= 0.25: {'met' if ratio <= 0.25 else 'NOT met'}), est. cost {planner['cost_ratio']:.3f}x; "
             f"cached re-run {planner['cached_plan_calls']} plan calls ({planner['cached_calls']} in total: the review)"
         )
+    if automation:
+        s = automation["summary"]
+        compiled, auto = s.get("bench_compiled_plan", {}), s.get("bench_automation", {})
+        if compiled and auto and "ratio_wall" in s:
+            lines.append(
+                f"automation overhead (5 steps, real Airflow): wall {auto['wall_s_median']:.1f} s vs compiled "
+                f"{compiled['wall_s_median']:.1f} s, ratio {s['ratio_wall']:.2f}x (per-pair median "
+                f"{s['ratio_wall_paired_median']:.2f}x); task instances created {auto['created_median']:g} vs "
+                f"{compiled['created_median']:g}, executed {auto['executed_median']:g} vs "
+                f"{compiled['executed_median']:g}"
+            )
     return "\n".join(lines)
 
 
@@ -87,6 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=1000, help="steps of the plan for the validation benchmark")
     parser.add_argument("--validate-rounds", type=int, default=15, help="rounds for the validation benchmark")
     parser.add_argument("--planner-rounds", type=int, default=3, help="rounds for the planner-vs-loop benchmark")
+    parser.add_argument(
+        "--automation-pairs",
+        type=int,
+        default=0,
+        help="pairs for the automation-overhead benchmark (starts a real Airflow, ~3-5 min a pair); 0: skip it",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench_results_") as tmp:
         factory = _run(
@@ -102,8 +123,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(flush=True)
         planner = _run("bench_planner_vs_loop.py", ["--rounds", str(args.planner_rounds)], Path(tmp) / "p.json")
-    print(summary(factory, validate, planner))
-    return 0 if factory is not None and validate is not None and planner is not None else 1
+        automation = None
+        if args.automation_pairs > 0:
+            print(flush=True)
+            pairs = ["--pairs", str(args.automation_pairs)]
+            automation = _run("bench_automation_overhead.py", pairs, Path(tmp) / "a.json")
+    print(summary(factory, validate, planner, automation))
+    crashed = automation is None and args.automation_pairs > 0
+    return 0 if factory is not None and validate is not None and planner is not None and not crashed else 1
 
 
 if __name__ == "__main__":

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -110,3 +112,52 @@ def test_run_all_summary(bench: dict[str, ModuleType]) -> None:
     validate = bench["validate"].run(steps=10, rounds=1, reject_steps=0, profile=False)
     text = bench["run_all"].summary(factory.to_json(), validate.to_json())
     assert "factory (3 plans" in text and "validate (10 steps)" in text
+
+
+def test_automation_overhead_benchmark_pieces(tmp_path: Path) -> None:
+    """The Airflow benchmark's parts that need no running Airflow: the plan, the fake's answers, the counts."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import bench_automation_overhead as overhead
+        import run_all
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    plan = overhead.bench_plan()
+    assert len(plan["steps"]) == 5 and overhead.DROPPED_STEP not in json.dumps(plan)
+    assert validate_plan(plan, catalog).ok
+    overhead.write_dag_folder(tmp_path)
+    assert load_plan_file(tmp_path / "plans" / f"{overhead.COMPILED}.json", catalog).ok
+    assert (tmp_path / "bench_dags.py").read_text().count("claude_automation(") == 1
+    asked = overhead.answer({"tool_choice": {"type": "tool", "name": "submit_plan"}})
+    assert asked["tool_use"]["input"]["steps"] == plan["steps"]  # the automation runs the same steps
+    review = overhead.answer({"tool_choice": {"type": "tool", "name": "submit_review"}})
+    assert review["tool_use"]["input"]["verdict"] == "done"
+    start, end = "2026-12-01T10:00:00Z", "2026-12-01T10:00:02Z"
+    tis = [
+        {"task_id": "a", "map_index": -1, "hostname": "vm", "state": "success", "start_date": start, "end_date": end},
+        {"task_id": "s", "map_index": 0, "hostname": "vm", "state": "success", "start_date": start, "end_date": end},
+        {"task_id": "s", "map_index": 1, "hostname": "", "state": "skipped", "start_date": start, "end_date": start},
+    ]
+    counts = overhead.count_tis(tis)  # the skipped TI got a start_date from the scheduler, not a worker
+    assert (counts["created"], counts["executed"], counts["skipped"], counts["task_seconds"]) == (3, 2, 1, 4.0)
+    assert counts["by_task"] == {"a": 1, "s": 2}
+    assert overhead.deferred_in_log(f"... {overhead.DEFER_MARKER}. ...") and not overhead.deferred_in_log("ok")
+
+    def record(dag_id: str, pair: int, wall: float, created: int) -> Any:
+        return overhead.RunRecord(dag_id, pair, "r", "success", wall, wall, wall, 0.0, created, created, 0, 0, 0, 1.0)
+
+    records = [record(overhead.COMPILED, -1, 99.0, 9)]  # the warm-up is not counted
+    for pair in range(3):
+        records += [record(overhead.COMPILED, pair, 10.0, 9), record(overhead.AUTOMATION, pair, 15.0 + pair, 18)]
+    summary = overhead.summarize(records)
+    assert summary["ratio_wall"] == 1.6 and summary["ratio_wall_paired_median"] == 1.6
+    assert summary["ratio_created"] == 2.0 and summary[overhead.COMPILED]["runs"] == 3
+    assert overhead.pair_order(0) == overhead.pair_order(2) == overhead.pair_order(1)[::-1]
+    assert "ratio automation/compiled: wall 1.60x" in overhead.report(
+        summary,
+        records,
+        {"package": "p", "checkout": "c", "harness": "h", "pairs": 3, "warmup": 1, "with_triggerer": True},
+    )
+    assert "automation overhead (5 steps, real Airflow): wall 16.0 s vs compiled 10.0 s, ratio 1.60x" in (
+        run_all.summary(None, None, None, {"summary": summary})
+    )
