@@ -354,3 +354,34 @@ def test_the_review_asks_claude_when_a_step_failed_and_keeps_the_next_round(clau
     sent = json.loads(claude.message_requests()[0].body["messages"][0]["content"][0]["text"])
     assert [r["status"] for r in sent["results"]] == ["success", "failed", "success"]
     assert ti.xcom[("attempt_1.review", None, "usage")]["calls"] == 1
+
+
+def test_the_wait_fires_when_every_producer_finished_and_not_before_its_minimum_wait(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import asyncio
+    import time
+
+    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+    polls: list[float] = []
+
+    def states(dag_id: str, task_ids: list[str], run_ids: list[str]) -> dict[str, Any]:
+        polls.append(time.monotonic())
+        second = "success" if len(polls) > 2 else "running"
+        return {run_ids[0]: {"attempt_1.steps_0": "success", "attempt_1.steps_1": second}}
+
+    monkeypatch.setattr(RuntimeTaskInstance, "get_task_states", staticmethod(states))
+    trigger = InstancesFinishedTrigger(DAG_ID, "r1", "attempt_1.steps", [1, 0], poll_seconds=0.05, min_wait_seconds=0.4)
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "airflow_claude.automation.waiting.InstancesFinishedTrigger"
+    assert InstancesFinishedTrigger(**kwargs).serialize() == (classpath, kwargs)
+
+    async def first_event() -> Any:
+        started = time.monotonic()
+        async for event in trigger.run():
+            return event, time.monotonic() - started
+
+    event, waited = asyncio.run(first_event())
+    assert event.payload == {"states": {"0": "success", "1": "success"}}
+    assert waited >= 0.4 and len(polls) > 3  # producers were done after 3 polls; the minimum wait held it back
