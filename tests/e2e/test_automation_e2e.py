@@ -324,7 +324,10 @@ def test_failed_run_undoes_finished_mutating_steps_newest_first(airflow: Airflow
     round2 = undo[("saga.undo", 0)]
     round1 = undo[("saga.undo", 1)]
     assert round2["rendered_map_index"] == "undo tell" and round2["state"] == round1["state"] == "success"
-    assert round2["end_date"] <= round1["start_date"]  # the newer effect is undone first
+    # the newer effect is undone first: round 1's undo calls its tool only after round 2's has finished
+    newer = airflow.task_log("auto_main", run_id, "saga.undo", round2["try_number"], 0)
+    older = airflow.task_log("auto_main", run_id, "saga.undo", round1["try_number"], 1)
+    assert record_time(newer, "step.finished") <= record_time(older, "step.started")
     outbox_path = Path(airflow.extra_env["AIRFLOW_CLAUDE_DEMO_DIR"]) / "outbox.jsonl"
     entries = [json.loads(line) for line in outbox_path.read_text().splitlines()]
     sent = {e["id"] for e in entries if e.get("run_id") == run_id and "retracts" not in e}
@@ -332,6 +335,11 @@ def test_failed_run_undoes_finished_mutating_steps_newest_first(airflow: Airflow
     # the re-plan repeated the identical step: same idempotency key, so one message and one retraction
     assert len(sent) == 1 and retracted == sent
     assert len([e for e in entries if e.get("run_id") == run_id and "retracts" in e]) == 1
+
+
+def record_time(log: str, event: str) -> str:
+    """The timestamp (ISO, UTC) of the first ``event`` record in a task log."""
+    return next(line for line in log.splitlines() if f"airflow_claude {event} " in line).split()[0]
 
 
 def test_successful_runs_undo_nothing(airflow: AirflowInstance, runs: dict[str, str]) -> None:
