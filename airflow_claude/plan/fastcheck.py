@@ -10,6 +10,11 @@ the check says False whenever it is unsure (``1.0`` for "integer", subclasses of
 types, non-scalar enum members...), and the caller then asks jsonschema, which gives the
 verdict and the error messages. A schema using anything outside the supported keywords
 compiles to None: always use jsonschema for it.
+
+What it buys (measured 2026-12-03 on 2 cores, see ``benchmarks/README.md``): loading 1,000
+ten-step plans costs 130-240 ms more CPU without it, 6-12% of building their DAGs by hand,
+which takes the factory from 1.09-1.18x to 1.23-1.36x (target 1.2x); a 1,000-step plan
+validates in 20-22 ms with it and 30-49 ms without.
 """
 
 from __future__ import annotations
