@@ -4,6 +4,9 @@ Each compensable step gets a task ``saga.undo_<step>``; they run after every ste
 dependency order, and only when some step failed and their own step succeeded. Each undo is a
 tool call like any other (its own idempotency key, ledger, provenance and records). The task
 ``saga.outcome`` then fails the run, saying what was undone and what could not be.
+
+:func:`undo_step` is the one compensation path: these tasks and an automation's ``saga.undo``
+both call it.
 """
 
 from __future__ import annotations
