@@ -23,6 +23,7 @@ from airflow_claude.automation.contracts import (
 )
 from airflow_claude.automation.task import AutomationTask
 from airflow_claude.fingerprint import canonical_json
+from airflow_claude.observability import tracing
 from airflow_claude.observability.records import emit
 from airflow_claude.plan import graph
 from airflow_claude.plan.model import Plan
@@ -95,7 +96,10 @@ class CommitPlanOperator(AutomationTask):
         )
         data["provenance"] = provenance
         limits = self.automation.settings.limits(context["params"].get("max_steps"))
-        plan = validate_plan(data, self.automation.catalog, limits=limits).raise_for_issues()
+        with tracing.validation_span(data.get("id"), source="approval edit") as span:
+            result = validate_plan(data, self.automation.catalog, limits=limits)
+            tracing.record_validation(span, result)
+        plan = result.raise_for_issues()
         return plan.model_dump(mode="json"), True
 
 

@@ -1,7 +1,7 @@
 """One structured record per event, through the task logger, secrets masked.
 
-Records carry ``dag_id``, ``run_id``, ``plan_id`` and ``step_id`` so that spans, metrics,
-lineage and the UI can be built from exactly these records later. Event names are stable:
+Records carry ``dag_id``, ``run_id``, ``plan_id`` and ``step_id``; the metrics are derived from
+them (``metrics.py``), so a count in a dashboard is a count of records in the logs. Event names are stable:
 ``plan.loaded``, ``plan.invalid``, ``step.started``, ``step.finished``, ``step.failed``.
 """
 
@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 from airflow_claude.fingerprint import canonical_json
+from airflow_claude.observability.metrics import record_metrics
 from airflow_claude.observability.redaction import redact_value
 
 RECORD_PREFIX = "airflow_claude"
@@ -25,6 +26,7 @@ def emit(log: Any, event: str, *, level: int = logging.INFO, **fields: Any) -> d
     """
     record = redact_value({"event": event, **fields})
     log.log(level, "%s %s %s", RECORD_PREFIX, event, canonical_json(record))
+    record_metrics(event, record)
     return record
 
 

@@ -4,8 +4,9 @@ Every model call (the planner's plan and repair calls, the automation's review) 
 :meth:`ModelGateway.call`, so the rules live in one place: the client and model come from the
 Airflow ``anthropic`` connection (``AnthropicHook``), the input is counted and offered to a
 guard (a run budget) before anything is spent, the request runs with the SDK's retries off and
-bounded, capped in-process retries (``calls.py``), and its usage and cost are priced and logged
-as one ``model.call`` record. Errors are :class:`~airflow_claude.planner.errors.PlanningError`
+bounded, capped in-process retries (``calls.py``) inside one ``chat <model>`` span
+(``observability/tracing.py``), and its usage and cost are priced and logged as one
+``model.call`` record. Errors are :class:`~airflow_claude.planner.errors.PlanningError`
 subclasses whose ``retryable`` drives :data:`~airflow_claude.planner.retry.CLAUDE_RETRY_POLICY`.
 """
 
@@ -16,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from airflow_claude.observability import tracing
 from airflow_claude.observability.records import emit
 from airflow_claude.planner.calls import CallPolicy, with_retries
 from airflow_claude.planner.errors import ContextBudgetExceeded
@@ -76,8 +78,16 @@ class ModelGateway:
         return cls(hook.get_conn(), model or hook.default_model, **kwargs)
 
     def _client(self) -> Any:
-        """The client with the SDK's own retries off: the retry rules are ours (``calls.py``)."""
-        return self.client.with_options(max_retries=0, timeout=self.policy.timeout)
+        """The client with the SDK's own retries off: the retry rules are ours (``calls.py``).
+
+        The SDK's own spans (one ``anthropic.messages.*`` span per HTTP attempt, under our ``chat``
+        span) are kept to metadata: its content mode would export prompts unmasked, and the trace
+        context is not sent to the API.
+        """
+        options: dict[str, Any] = {"max_retries": 0, "timeout": self.policy.timeout}
+        if hasattr(self.client, "open_telemetry"):  # anthropic >= 2.16
+            options["open_telemetry"] = {"propagation": False, "traces": {"content_mode": "metadata_only"}}
+        return self.client.with_options(**options)
 
     def count_tokens(self, request: dict[str, Any]) -> int:
         """Input tokens ``request`` would use (a free endpoint), under the same retry rules as a call."""
@@ -112,8 +122,12 @@ class ModelGateway:
             if self.before_call is not None:
                 self.before_call(purpose, counted, request["max_tokens"])
         started = time.monotonic()
-        message = with_retries(lambda: self._client().messages.create(**request), self.policy)
-        usage = self.prices.call_usage(purpose, request["model"], getattr(message, "_request_id", None), message.usage)
+        with tracing.model_call_span(purpose, request, plan_id=record_fields.get("plan_id")) as span:
+            message = with_retries(lambda: self._client().messages.create(**request), self.policy)
+            usage = self.prices.call_usage(
+                purpose, request["model"], getattr(message, "_request_id", None), message.usage
+            )
+            tracing.record_model_response(span, message, usage)
         record = {
             **record_fields,
             "duration_s": round(time.monotonic() - started, 3),

@@ -17,6 +17,7 @@ from typing import Any
 
 from airflow_claude.catalog.catalog import Catalog
 from airflow_claude.errors import PlanIssue
+from airflow_claude.observability import tracing
 from airflow_claude.observability.records import emit
 from airflow_claude.observability.redaction import redact_value
 from airflow_claude.plan.limits import DEFAULT_LIMITS, PlanLimits
@@ -127,20 +128,32 @@ class ClaudePlanner:
                 "parent": parent.hash if parent else None,
             },
         )
-        if self.cache is not None:
-            cached = self.cache.get(material, self.catalog, self.limits)
-            if cached is not None:
-                emit(self.log, "plan.cache_hit", plan_id=cached.id, plan_hash=cached.hash, model_calls=0)
-                return PlanningResult(plan=cached, cached=True)
-        self._parent = parent
-        result = self._plan_with_repairs(goal, plan_id, memory, run)
-        if self.cache is not None:
-            literal = literal_run_values(result.plan, run or {})
-            if literal:  # tomorrow's run would replay today's dates: plan again then
-                emit(self.log, "plan.cache_skipped", plan_id=plan_id, literal_run_values=literal)
-            else:
-                self.cache.put(material, result.plan)
-        return result
+        with tracing.span(f"plan {plan_id}", {"airflow_claude.plan.id": plan_id}) as span:
+            if self.cache is not None:
+                cached = self.cache.get(material, self.catalog, self.limits)
+                if cached is not None:
+                    emit(self.log, "plan.cache_hit", plan_id=cached.id, plan_hash=cached.hash, model_calls=0)
+                    tracing.set_attributes(
+                        span, {"airflow_claude.plan.hash": cached.hash, "airflow_claude.cached": True}
+                    )
+                    return PlanningResult(plan=cached, cached=True)
+            self._parent = parent
+            result = self._plan_with_repairs(goal, plan_id, memory, run)
+            tracing.set_attributes(
+                span,
+                {
+                    "airflow_claude.plan.hash": result.plan.hash,
+                    "airflow_claude.cached": False,
+                    "airflow_claude.attempts": result.attempts,
+                },
+            )
+            if self.cache is not None:
+                literal = literal_run_values(result.plan, run or {})
+                if literal:  # tomorrow's run would replay today's dates: plan again then
+                    emit(self.log, "plan.cache_skipped", plan_id=plan_id, literal_run_values=literal)
+                else:
+                    self.cache.put(material, result.plan)
+            return result
 
     def _plan_with_repairs(
         self, goal: str, plan_id: str, memory: str | None, run: Mapping[str, Any] | None
@@ -177,7 +190,9 @@ class ClaudePlanner:
             tool_use = self._submitted_plan(message)
             # model output is data, and masked like any other: a secret it repeats is never stored or echoed
             document = self._document(goal, plan_id, redact_value(tool_use.input), calls, attempt - 1)
-            result = validate_plan(document, self.catalog, limits=self.limits)
+            with tracing.validation_span(plan_id, attempt=attempt) as span:
+                result = validate_plan(document, self.catalog, limits=self.limits)
+                tracing.record_validation(span, result)
             if result.ok and result.plan is not None:
                 emit(
                     self.log,

@@ -21,6 +21,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from airflow_claude.catalog.catalog import Catalog
 from airflow_claude.catalog.tool import Compensation, Tool
 from airflow_claude.errors import StepError
+from airflow_claude.observability import tracing
 from airflow_claude.observability.records import emit
 from airflow_claude.plan.refs import Ref, lookup
 from airflow_claude.runtime.execute import run_step
@@ -118,7 +119,8 @@ def undo_step(
     """The one compensation path: call ``tool``'s compensating tool for a finished step.
 
     ``args`` are the step's resolved arguments and ``output`` its output; the undo is a step of
-    its own (``undo_<step>``: its own idempotency key, ledger, provenance and records).
+    its own (``undo_<step>``: its own idempotency key, ledger, provenance and records), inside a
+    ``compensate <step>`` span.
     """
     assert tool.compensation is not None
     ti = context["ti"]
@@ -132,7 +134,13 @@ def undo_step(
         undo_tool.version,
         identity.catalog_fingerprint,
     )
-    result = run_step(undo_tool, derived, undo_identity, context, fetch_output=_no_refs, log=log)
+    attributes = {
+        "airflow_claude.plan.id": identity.plan_id,
+        "airflow_claude.step.id": identity.step_id,
+        "airflow_claude.tool.name": undo_tool.name,
+    }
+    with tracing.span(f"compensate {identity.step_id}", attributes):
+        result = run_step(undo_tool, derived, undo_identity, context, fetch_output=_no_refs, log=log)
     emit(
         log,
         "step.compensated",

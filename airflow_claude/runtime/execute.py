@@ -12,11 +12,13 @@ from collections.abc import Callable
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
+from opentelemetry.trace import Span
 from pydantic import BaseModel
 
 from airflow_claude.catalog.tool import OperatorTool, PythonTool, Tool, ToolContext
 from airflow_claude.errors import StepError
 from airflow_claude.fingerprint import sha256_of
+from airflow_claude.observability import tracing
 from airflow_claude.observability.records import emit
 from airflow_claude.observability.redaction import redact_value
 from airflow_claude.runtime.circuit import CircuitBreaker, CircuitOpen
@@ -45,7 +47,35 @@ def run_step(
     """Run ``tool`` for one step and return its (masked, JSON-ready) output.
 
     ``scope`` holds what ``run.*`` and ``params.*`` references resolve to (default: the run's own).
+    The step is a ``step <id>`` span and its tool call an ``execute_tool <tool>`` span under it.
     """
+    with tracing.span(f"step {identity.step_id}", step_attributes(identity, context["ti"].try_number)) as span:
+        return _run_step(tool, raw_args, identity, context, fetch_output, log, scope, span)
+
+
+def step_attributes(identity: StepIdentity, try_number: int) -> dict[str, Any]:
+    """The package's span attributes of one step (ids, never arguments or outputs)."""
+    return {
+        "airflow_claude.plan.id": identity.plan_id,
+        "airflow_claude.plan.hash": identity.plan_hash,
+        "airflow_claude.step.id": identity.step_id,
+        "airflow_claude.tool.name": identity.tool,
+        "airflow_claude.tool.version": identity.tool_version,
+        "airflow_claude.catalog.fingerprint": identity.catalog_fingerprint,
+        "airflow_claude.try_number": try_number,
+    }
+
+
+def _run_step(
+    tool: Tool,
+    raw_args: dict[str, Any],
+    identity: StepIdentity,
+    context: Any,
+    fetch_output: OutputFetcher,
+    log: Any,
+    scope: RunScope | None,
+    span: Span,
+) -> Any:
     ti = context["ti"]
     dag_id, run_id, try_number, step_id = ti.dag_id, ti.run_id, ti.try_number, identity.step_id
     base = {"dag_id": dag_id, "run_id": run_id, "plan_id": identity.plan_id, "step_id": step_id}
@@ -55,7 +85,7 @@ def run_step(
         run_refs = redact_value(run_refs_used(raw_args, scope))
         check_schema(tool.input_validator, args, f"step '{step_id}': tool '{tool.name}' arguments")
     except StepError as exc:
-        emit(log, "step.failed", **base, error=str(exc), retryable=False, try_number=try_number)
+        emit(log, "step.failed", **base, tool=tool.name, error=str(exc), retryable=False, try_number=try_number)
         raise AirflowFailException(str(exc)) from exc
     key = idempotency_key(dag_id, run_id, step_id, args)
     stamp = provenance_record(
@@ -69,6 +99,7 @@ def run_step(
     )
     ledger = StepLedger(context.get("task_state_store"), log)
     done, recorded = ledger.recorded(key)
+    tracing.set_attributes(span, {"airflow_claude.idempotency_key": key, "airflow_claude.step.replayed": done})
     if done:  # an earlier try finished the tool call: never perform its effect twice
         emit(log, "step.replayed", **base, tool=tool.name, try_number=try_number, idempotency_key=key)
         ti.xcom_push(key=PROVENANCE_XCOM_KEY, value=stamp)
@@ -88,19 +119,22 @@ def run_step(
         try:
             breaker.check()
         except CircuitOpen as exc:
-            emit(log, "step.failed", **base, error=str(exc), retryable=False, try_number=try_number)
+            emit(log, "step.failed", **base, tool=tool.name, error=str(exc), retryable=False, try_number=try_number)
             raise AirflowFailException(str(exc)) from exc
     ledger.mark_started(key, try_number)
     started = time.monotonic()
     try:
-        output = jsonable(_call(tool, args, identity, key, context, log))
+        with tracing.span(f"execute_tool {tool.name}", tool_attributes(tool, key)):
+            output = jsonable(_call(tool, args, identity, key, context, log))
     except Exception as exc:
+        mask_exception(exc)
         if breaker is not None and breaker.record_failure():
             emit(log, "circuit.opened", **base, tool=tool.name, cool_down_s=tool.circuit.cool_down.total_seconds())  # type: ignore[union-attr]
         emit(
             log,
             "step.failed",
             **base,
+            tool=tool.name,
             error=f"{type(exc).__name__}: {exc}",
             retryable=True,
             try_number=try_number,
@@ -110,7 +144,7 @@ def run_step(
     try:
         check_schema(tool.output_validator, output, f"step '{step_id}': tool '{tool.name}' output")
     except StepError as exc:
-        emit(log, "step.failed", **base, error=str(exc), retryable=False, try_number=try_number)
+        emit(log, "step.failed", **base, tool=tool.name, error=str(exc), retryable=False, try_number=try_number)
         raise AirflowFailException(str(exc)) from exc
     output = redact_value(output)
     ledger.record_result(key, output, try_number)
@@ -127,6 +161,28 @@ def run_step(
         idempotency_key=key,
     )
     return output
+
+
+def mask_exception(exc: BaseException) -> None:
+    """Mask secrets in a tool's exception in place, before Airflow logs it and records it on its task span.
+
+    The exception itself propagates (Airflow's retry policy classifies it by type).
+    """
+    masked = redact_value(list(exc.args))
+    if masked != list(exc.args):
+        exc.args = tuple(masked)
+
+
+def tool_attributes(tool: Tool, key: str) -> dict[str, Any]:
+    """GenAI ``execute_tool`` attributes; the idempotency key is the call's id."""
+    return {
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": tool.name,
+        "gen_ai.tool.type": "function",
+        "gen_ai.tool.call.id": key,
+        "airflow_claude.tool.kind": tool.kind,
+        "airflow_claude.tool.version": tool.version,
+    }
 
 
 def _call(tool: Tool, args: dict[str, Any], identity: StepIdentity, key: str, context: Any, log: Any) -> Any:
