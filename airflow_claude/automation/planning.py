@@ -19,6 +19,7 @@ from airflow_claude.automation.contracts import (
 )
 from airflow_claude.automation.memory import memory_prompt, read_memory
 from airflow_claude.automation.task import AutomationTask
+from airflow_claude.observability import lineage
 from airflow_claude.observability.redaction import redact_value
 from airflow_claude.plan.model import Plan
 from airflow_claude.plan.run_fields import run_values_from_context
@@ -45,7 +46,7 @@ def run_goal(task: AutomationTask, context: Any) -> str:
     return goal
 
 
-class PlanRoundOperator(AutomationTask):
+class PlanRoundOperator(lineage.LineageMixin, AutomationTask):
     """Ask Claude for a plan (one forced tool call plus bounded repairs), within the run's budget."""
 
     ui_color = "#f3e1d2"
@@ -94,13 +95,15 @@ class PlanRoundOperator(AutomationTask):
             )
         except PlanningError as exc:
             budget.record(exc.calls)
-            budget.push(error=f"{type(exc).__name__}: {exc}")
+            usage = budget.push(error=f"{type(exc).__name__}: {exc}")
+            self._stash_lineage(ti, gateway.model, usage, plan_id)
             if isinstance(exc, BudgetExhausted):
                 push(ti, OUTCOME_KEY, Outcome(verdict="budget_exhausted", reason=str(exc)))
             raise
         budget.record(result.calls)
-        budget.push()
+        usage = budget.push()
         plan = result.plan
+        self._stash_lineage(ti, gateway.model, usage, plan.id, plan.hash)
         return Proposal(
             plan=plan.model_dump(mode="json"),
             plan_hash=plan.hash,
@@ -108,6 +111,27 @@ class PlanRoundOperator(AutomationTask):
             model=gateway.model,
             cached=result.cached,
         ).dump()
+
+    # OpenLineage: the model and what the planning calls spent (no prompt, no completion)
+    def _stash_lineage(self, ti: Any, model: str, usage: Any, plan_id: str, plan_hash: str | None = None) -> None:
+        lineage.stash(self, self._model_fields(ti.try_number, model, usage, plan_id, plan_hash))
+
+    def _model_fields(self, try_number: Any, model: Any, usage: Any, plan_id: Any, plan_hash: Any) -> dict[str, Any]:
+        return lineage.model_fields(
+            "plan",
+            model=model,
+            usage=usage,
+            try_number=try_number,
+            plan_id=plan_id,
+            plan_hash=plan_hash,
+            automation_id=self.automation_id,
+            round_number=self.round_number,
+            catalog_fingerprint=self.automation.catalog.fingerprint,
+        )
+
+    def lineage_fields(self, task_instance: Any) -> dict[str, Any] | None:
+        try_number = getattr(task_instance, "try_number", None)
+        return self._model_fields(try_number, self.automation.model, None, None, None)
 
 
 def replan_context(plan: dict[str, Any], review: RoundReview) -> str:

@@ -26,6 +26,7 @@ from airflow_claude.automation.contracts import (
 )
 from airflow_claude.automation.task import AutomationTask
 from airflow_claude.fingerprint import canonical_json
+from airflow_claude.observability import lineage
 from airflow_claude.observability.records import emit
 from airflow_claude.observability.redaction import redact_value
 from airflow_claude.plan.run_fields import run_values_from_context
@@ -121,7 +122,7 @@ def _cap(value: Any, limit: int) -> Any:
     return text if len(text) <= limit else text[: limit - 15] + f"... [{len(text)} chars]"
 
 
-class ReviewOperator(AutomationTask):
+class ReviewOperator(lineage.LineageMixin, AutomationTask):
     """Claude's verdict on the round: done, re-plan (with the reason) or escalate."""
 
     ui_color = "#f3e1d2"
@@ -179,12 +180,12 @@ class ReviewOperator(AutomationTask):
                 plan_id=committed.plan["id"],
             )
         except PlanningError as exc:
-            budget.push(error=f"{type(exc).__name__}: {exc}")
+            self._stash_lineage(ti, gateway.model, budget.push(error=f"{type(exc).__name__}: {exc}"), committed)
             if isinstance(exc, BudgetExhausted):
                 push(ti, OUTCOME_KEY, Outcome(verdict="budget_exhausted", reason=str(exc)))
             raise
         budget.record([usage])
-        budget.push()
+        self._stash_lineage(ti, gateway.model, budget.push(), committed)
         return self._verdict(context, committed, parse_review(message), summaries, True)
 
     def _verdict(
@@ -208,6 +209,26 @@ class ReviewOperator(AutomationTask):
             plan_hash=committed.plan_hash,
             steps=summaries,
         ).dump()
+
+    # OpenLineage: the model and what the review call spent (no prompt, no completion)
+    def _stash_lineage(self, ti: Any, model: str | None, usage: Any, committed: CommittedPlan | None) -> None:
+        lineage.stash(self, self._model_fields(ti.try_number, model, usage, committed))
+
+    def _model_fields(self, try_number: Any, model: Any, usage: Any, committed: CommittedPlan | None) -> dict[str, Any]:
+        return lineage.model_fields(
+            "review",
+            model=model,
+            usage=usage,
+            try_number=try_number,
+            plan_id=committed.plan["id"] if committed else None,
+            plan_hash=committed.plan_hash if committed else None,
+            automation_id=self.automation_id,
+            round_number=self.round_number,
+            catalog_fingerprint=self.automation.catalog.fingerprint,
+        )
+
+    def lineage_fields(self, task_instance: Any) -> dict[str, Any] | None:
+        return self._model_fields(getattr(task_instance, "try_number", None), None, None, None)
 
 
 def not_executed(task: AutomationTask, context: Any, proposal: Proposal) -> RoundReview:

@@ -26,10 +26,11 @@ from airflow_claude.automation.contracts import (
 from airflow_claude.automation.task import AutomationTask
 from airflow_claude.automation.waiting import InstancesFinishedTrigger
 from airflow_claude.errors import StepError
+from airflow_claude.observability import lineage
 from airflow_claude.observability.redaction import redact_value
 from airflow_claude.plan.params import param_values
 from airflow_claude.runtime.execute import run_step
-from airflow_claude.runtime.provenance import StepIdentity
+from airflow_claude.runtime.provenance import PROVENANCE_XCOM_KEY, StepIdentity
 from airflow_claude.runtime.resolve import RunScope, output_fetcher, run_refs_used
 from airflow_claude.runtime.states import all_finished, instance_states
 
@@ -72,12 +73,25 @@ class StepRetryPolicy(RetryPolicy):
         return {"policy": "airflow_claude.StepRetryPolicy", "automation_id": self.automation_id}
 
 
-class RunPlanStepOperator(AutomationTask):
-    """One step of a plan made at run time: waits for its producers, then runs its tool once."""
+def steps_alias(automation_id: str) -> Any:
+    """The ``AssetAlias`` of an automation's steps: each step adds its tool's output Assets to it at run time."""
+    from airflow.sdk import AssetAlias
+
+    return AssetAlias(f"airflow_claude.steps.{automation_id}")
+
+
+class RunPlanStepOperator(lineage.LineageMixin, AutomationTask):
+    """One step of a plan made at run time: waits for its producers, then runs its tool once.
+
+    Its outlet is the automation's :func:`steps_alias`; a step whose tool declares output Assets
+    adds them to the alias when it succeeds, so DAGs scheduled on those Assets are triggered.
+    """
 
     ui_color = "#efe6fb"
 
     def __init__(self, *, ticket: dict[str, Any], **kwargs: Any) -> None:
+        if not kwargs.get("outlets") and kwargs.get("automation_id"):
+            kwargs["outlets"] = [steps_alias(kwargs["automation_id"])]
         super().__init__(**kwargs)
         self.ticket = ticket
 
@@ -146,12 +160,54 @@ class RunPlanStepOperator(AutomationTask):
             record.duration_s = round(time.monotonic() - started, 3)
             push(ti, STEP_RECORD_KEY, record)
             raise
+        self._lineage_after(context, tool, ticket)
         record.status = "success"
         record.run_values = redact_value(run_refs_used(step.get("args", {}), scope))
         record.duration_s = round(time.monotonic() - started, 3)
         record.output = preview(output, automation.settings.review_output_chars)
         push(ti, STEP_RECORD_KEY, record)
         return output
+
+    def _lineage_after(self, context: Any, tool: Any, ticket: StepTicket) -> None:
+        """The tool's output Assets through the alias (always), its facet for OpenLineage (when on)."""
+        self._airflow_claude_assets = (tool.inlets, tool.outlets)
+        if tool.outlets and context.get("outlet_events") is not None:
+            events = context["outlet_events"][steps_alias(self.automation_id)]
+            for asset in tool.outlets:
+                events.add(asset, extra={"step_id": ticket.step["id"], "tool": tool.name})
+        if lineage.lineage_active():
+            ti = context["ti"]
+            stamp = ti.xcom_pull(task_ids=self.task_id, key=PROVENANCE_XCOM_KEY, map_indexes=ti.map_index)
+            if isinstance(stamp, dict):
+                extra = {"automation_id": self.automation_id, "round_number": self.round_number}
+                lineage.stash(self, lineage.fields_from_provenance(stamp, **extra))
+
+    # OpenLineage: the step's facet (from the ticket when it did not run) and its tool's assets
+    def lineage_fields(self, task_instance: Any) -> dict[str, Any] | None:
+        step = self.ticket.get("step") if isinstance(self.ticket, dict) else None
+        if not isinstance(step, dict):
+            return None
+        tool = self.automation.catalog.get(str(step.get("tool", "")))
+        return lineage.facet_payload(
+            {
+                "kind": "plan_step",
+                "stepId": step.get("id"),
+                "tool": step.get("tool"),
+                "toolVersion": tool.version if tool else None,
+                "catalogFingerprint": self.automation.catalog.fingerprint,
+                "tryNumber": getattr(task_instance, "try_number", None),
+                "automationId": self.automation_id,
+                "round": self.round_number,
+            }
+        )
+
+    def lineage_assets(self) -> tuple[Any, Any]:
+        assets = getattr(self, "_airflow_claude_assets", None)
+        if assets is None:
+            step = self.ticket.get("step") if isinstance(self.ticket, dict) else None
+            tool = self.automation.catalog.get(str(step.get("tool", ""))) if isinstance(step, dict) else None
+            assets = (tool.inlets, tool.outlets) if tool else ((), ())
+        return assets
 
 
 def preview(value: Any, limit: int) -> Any:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
@@ -87,9 +87,15 @@ class Tool:
     compensation: Compensation | None = None
     circuit: CircuitPolicy | None = field(default_factory=CircuitPolicy)  # None: never cut off
     pool: str | None = None  # an Airflow pool bounding this tool's concurrent calls (create it first)
+    #: Airflow ``Asset``s the tool reads and writes: the step's lineage datasets and its task's inlets/outlets
+    inlets: tuple[Any, ...] = ()
+    outlets: tuple[Any, ...] = ()
 
     def __post_init__(self) -> None:
         import re
+
+        object.__setattr__(self, "inlets", _assets(self.name, "inlets", self.inlets))
+        object.__setattr__(self, "outlets", _assets(self.name, "outlets", self.outlets))
 
         if not re.match(_NAME_PATTERN, self.name):
             raise CatalogError(f"tool name {self.name!r} must match {_NAME_PATTERN}")
@@ -175,6 +181,9 @@ class Tool:
             "default_retries": self.default_retries,
             "max_timeout_seconds": self.max_timeout_seconds,
             "compensation": self.compensation.contract() if self.compensation else None,
+            # only when declared: the fingerprint of a catalog without datasets stays what it was
+            **({"inlets": [a.uri for a in self.inlets]} if self.inlets else {}),
+            **({"outlets": [a.uri for a in self.outlets]} if self.outlets else {}),
         }
 
     def referenceable_params(self) -> frozenset[str] | None:
@@ -270,12 +279,15 @@ def python_tool(
     compensation: Compensation | None = None,
     circuit: CircuitPolicy | None = CircuitPolicy(),
     pool: str | None = None,
+    inlets: Sequence[Any] = (),
+    outlets: Sequence[Any] = (),
 ) -> Any:
     """Make a :class:`PythonTool` from a typed function; usable as ``@python_tool`` or ``@python_tool(...)``.
 
     The description defaults to the docstring. A parameter annotated :class:`ToolContext` is
     filled by the runtime and is not part of the input schema. The result is still callable
     like the function (``query_orders(start, end)``), so a tool is unit-tested as a function.
+    ``inlets``/``outlets``: the Airflow ``Asset``s the tool reads and writes (docs/lineage.md).
     """
 
     def build(fn: Callable[..., Any]) -> PythonTool:
@@ -324,6 +336,8 @@ def python_tool(
             compensation=compensation,
             circuit=circuit,
             pool=pool,
+            inlets=_as_tuple(inlets),
+            outlets=_as_tuple(outlets),
             func=fn,
             context_param=context_param,
             args_model=args_model,
@@ -349,12 +363,15 @@ def operator_tool(
     compensation: Compensation | None = None,
     circuit: CircuitPolicy | None = CircuitPolicy(),
     pool: str | None = None,
+    inlets: Sequence[Any] = (),
+    outlets: Sequence[Any] = (),
 ) -> OperatorTool:
     """Wrap an operator class as a tool.
 
     ``params`` maps each parameter the plan may fill to its JSON Schema; ``fixed`` holds the
     constructor arguments the catalog decides (connection ids, pools...). A parameter cannot
-    be both, and each must be accepted by the operator's constructor.
+    be both, and each must be accepted by the operator's constructor. ``inlets``/``outlets``:
+    the Airflow ``Asset``s the tool reads and writes (docs/lineage.md).
     """
     fixed = dict(fixed or {})
     overlap = sorted(set(params) & set(fixed))
@@ -383,9 +400,32 @@ def operator_tool(
         compensation=compensation,
         circuit=circuit,
         pool=pool,
+        inlets=_as_tuple(inlets),
+        outlets=_as_tuple(outlets),
         operator_class=operator_class,
         fixed=fixed,
     )
+
+
+def _as_tuple(values: Any) -> tuple[Any, ...]:
+    """One asset or a collection of them, as a tuple (checked by the tool)."""
+    if isinstance(values, list | tuple | set | frozenset):
+        return tuple(values)
+    return (values,) if values else ()
+
+
+def _assets(tool: str, what: str, values: Any) -> tuple[Any, ...]:
+    """A tool's declared Airflow ``Asset``s, sorted by URI (then name) so compiled DAGs stay deterministic."""
+    if not values:
+        return ()
+    from airflow.sdk import Asset  # only a tool that declares datasets pays for the import
+
+    values = _as_tuple(values)
+    wrong = [v for v in values if not isinstance(v, Asset)]
+    if wrong:
+        raise CatalogError(f"tool {tool!r}: {what} must be airflow.sdk.Asset objects, not {wrong[0]!r}")
+    unique = {(a.uri, a.name): a for a in values}
+    return tuple(unique[key] for key in sorted(unique))
 
 
 def _constructor_params(cls: type) -> set[str]:

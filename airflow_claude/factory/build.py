@@ -136,6 +136,10 @@ def compile_plan(plan: Plan, options: _Options, *, source: str, digest: str | No
                 common["execution_timeout"] = timedelta(seconds=timeout)
             if tool.pool:
                 common["pool"] = tool.pool
+            if tool.inlets:  # the tool's declared Assets (sorted): lineage, and DAGs scheduled on them
+                common["inlets"] = list(tool.inlets)
+            if tool.outlets:
+                common["outlets"] = list(tool.outlets)
             if isinstance(tool, PythonTool):
                 tasks[step.id] = PlanStepOperator.for_step(tool=tool, step_args=step.args, identity=identity, **common)
             elif isinstance(tool, OperatorTool):

@@ -9,12 +9,14 @@ stamp its provenance, exactly as for Python tools.
 from __future__ import annotations
 
 import time
+import weakref
 from typing import Any
 
 from airflow.sdk.definitions._internal.templater import LiteralValue
 
 from airflow_claude.catalog.tool import OperatorTool
 from airflow_claude.fingerprint import sha256_of
+from airflow_claude.observability import lineage
 from airflow_claude.observability.records import emit
 from airflow_claude.observability.redaction import redact_value
 from airflow_claude.plan.model import Step
@@ -41,9 +43,47 @@ def build_operator_task(tool: OperatorTool, step: Step, identity: StepIdentity, 
         else:
             kwargs[name] = value  # not a template field: Airflow never renders it
     hooks = _StepHooks(identity, tuple(step.args), {k: v for k, v in step.args.items() if contains_ref(v)})
-    return tool.operator_class(
+    task = tool.operator_class(
         **dict(tool.fixed), **kwargs, pre_execute=hooks.before, post_execute=hooks.after, **task_kwargs
     )
+    for method in _OL_METHODS:  # instance attributes: the operator's class is the DAG author's, not ours
+        setattr(task, method, _OperatorLineage(method, identity, tool, task))
+    return task
+
+
+_OL_METHODS = (
+    "get_openlineage_facets_on_start",
+    "get_openlineage_facets_on_complete",
+    "get_openlineage_facets_on_failure",
+)
+
+
+class _OperatorLineage:
+    """An operator step's OpenLineage method: the step's facet and its tool's assets.
+
+    When the operator's class has its own method (a SQL operator's tables...), its result is
+    kept and ours is added to it.
+    """
+
+    def __init__(self, method: str, identity: StepIdentity, tool: OperatorTool, task: Any) -> None:
+        self.method = method
+        self.identity = identity
+        self.tool = tool
+        self.built = weakref.ref(task)  # the start event has no task instance: the task as built
+
+    def __call__(self, task_instance: Any = None) -> Any:
+        task = getattr(task_instance, "task", None) or self.built()
+        theirs = None
+        own = getattr(self.tool.operator_class, self.method, None)
+        if callable(own) and task is not None:
+            try:
+                theirs = own(task) if self.method.endswith("_start") else own(task, task_instance)
+            except Exception:  # the operator's own lineage failing must not lose the step's
+                task.log.debug("%s.%s failed", type(task).__name__, self.method, exc_info=True)
+        fields = (lineage.stashed(task) if task is not None else None) or lineage.step_fields(
+            self.identity, try_number=getattr(task_instance, "try_number", None)
+        )
+        return lineage.merge_lineage(lineage.operator_lineage(fields, self.tool.inlets, self.tool.outlets), theirs)
 
 
 class _StepHooks:
@@ -91,6 +131,7 @@ class _StepHooks:
             run_values=redact_value(run_refs_used(self.ref_args, RunScope.of(context))),
         )
         ti.xcom_push(key=PROVENANCE_XCOM_KEY, value=stamp)
+        lineage.stash(ti.task, lineage.fields_from_provenance(stamp))  # for the OpenLineage listener
         emit(
             ti.task.log,
             "step.finished",

@@ -15,12 +15,13 @@ from typing import Any
 from airflow.sdk import BaseOperator
 
 from airflow_claude.catalog.tool import PythonTool
+from airflow_claude.observability import lineage
 from airflow_claude.runtime.execute import run_step
-from airflow_claude.runtime.provenance import StepIdentity
+from airflow_claude.runtime.provenance import PROVENANCE_XCOM_KEY, StepIdentity
 from airflow_claude.runtime.resolve import output_fetcher
 
 
-class PlanStepOperator(BaseOperator):
+class PlanStepOperator(lineage.LineageMixin, BaseOperator):
     """Run one plan step: one call of one Python tool with validated, resolved arguments."""
 
     template_fields: Sequence[str] = ()  # plan arguments are data: never Jinja-rendered
@@ -45,6 +46,18 @@ class PlanStepOperator(BaseOperator):
         return task
 
     def execute(self, context: Any) -> Any:
-        return run_step(
+        output = run_step(
             self.tool, self.step_args, self.identity, context, fetch_output=output_fetcher(context["ti"]), log=self.log
         )
+        if lineage.lineage_active():  # the facet's idempotency key is in the stamp run_step pushed
+            stamp = context["ti"].xcom_pull(task_ids=self.task_id, key=PROVENANCE_XCOM_KEY)
+            if isinstance(stamp, dict):
+                lineage.stash(self, lineage.fields_from_provenance(stamp))
+        return output
+
+    # OpenLineage (``get_openlineage_facets_on_*`` from the mixin): the step's facet and its tool's assets
+    def lineage_fields(self, task_instance: Any) -> dict[str, Any] | None:
+        return lineage.step_fields(self.identity, try_number=getattr(task_instance, "try_number", None))
+
+    def lineage_assets(self) -> tuple[Sequence[Any], Sequence[Any]]:
+        return self.tool.inlets, self.tool.outlets
