@@ -255,3 +255,24 @@ def test_metrics_count_what_the_records_say(fake_claude: FakeClaude, metrics_rea
     assert total(found, "claude.steps", tool="leaky", status="failed", retryable="true") == 1
     assert "airflow.claude.model_call.duration" in found
     assert {name.removeprefix("airflow.") for name in found} <= set(METRICS)
+
+
+def test_every_documented_metric_comes_from_a_record(metrics_reader: InMemoryMetricReader) -> None:
+    from airflow_claude.observability.metrics import record_metrics
+
+    call = {"purpose": "repair", "model": MODEL, "input_tokens": 5, "output_tokens": 3, "cache_read_input_tokens": 2}
+    record_metrics("model.call", {**call, "cache_creation_input_tokens": 1, "cost_usd": "0.000123", "duration_s": 0.2})
+    record_metrics("plan.invalid", {"codes": ["cycle", "unknown_tool"]})
+    record_metrics("plan.cache_hit", {"plan_id": "p"})
+    record_metrics("plan.failed", {"error": "PlanRepairExhausted", "retryable": False})
+    for event in ("step.finished", "step.failed", "step.replayed"):
+        record_metrics(event, {"tool": "double", "retryable": True})
+    record_metrics("step.compensated", {"tool": "unpublish"})
+    record_metrics("circuit.opened", {"tool": "double"})
+    record_metrics("model.call", {"purpose": None, "cost_usd": "not money"})  # a bad record sends what it can
+    found = points(metrics_reader)
+    assert {name.removeprefix("airflow.") for name in found} == set(METRICS)
+    assert total(found, "claude.cost_microusd") == 123
+    assert total(found, "claude.tokens", kind="cache_creation") == 1
+    assert total(found, "claude.ledger_replays", tool="double") == 1 == total(found, "claude.steps", status="replayed")
+    assert total(found, "claude.plan_validation_failures") == 2
