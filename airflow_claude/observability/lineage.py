@@ -283,8 +283,37 @@ def operator_lineage(fields: Mapping[str, Any] | None, inlets: Iterable[Any] = (
     """An ``OperatorLineage``: the facet (when there are fields) and the datasets of the tool's assets."""
     from airflow.providers.openlineage.extractors import OperatorLineage
 
+    refresh_provider_redactor()
     facets = {FACET_NAME: run_facet(fields)} if fields else {}
     return OperatorLineage(inputs=asset_datasets(inlets), outputs=asset_datasets(outlets), run_facets=facets)
+
+
+def refresh_provider_redactor() -> None:
+    """Let the provider's event redactor see every secret registered so far in this process.
+
+    ``apache-airflow-providers-openlineage`` 2.20.3 builds its redactor once, with the listener,
+    from a copy of the masker's compiled pattern (``OpenLineageRedactor.from_masker``): a secret
+    registered later (by a DAG file as it is parsed, or when a task reads a connection) is
+    masked in logs and XCom but not in the events, e.g. in the job's documentation facet (the
+    task's ``doc_md``). Called from our ``get_openlineage_facets_on_*`` methods, which the
+    listener runs just before it builds and redacts each event. Private attributes: any failure
+    is ignored (our own facet is masked by :func:`facet_payload` either way).
+    """
+    try:
+        from airflow.providers.openlineage.plugins.listener import get_openlineage_listener
+
+        if not get_openlineage_listener.cache_info().currsize:  # no listener in this process: nothing to fix
+            return
+        try:
+            from airflow.sdk._shared.secrets_masker import _secrets_masker  # the adapter's own import
+        except ImportError:  # pragma: no cover - older task SDKs
+            from airflow.sdk.execution_time.secrets_masker import _secrets_masker  # type: ignore[no-redef]
+        masker = _secrets_masker()
+        redactor = get_openlineage_listener().adapter._redacter
+        redactor.patterns = masker.patterns
+        redactor.replacer = masker.replacer
+    except Exception:
+        log.debug("could not refresh the OpenLineage redactor", exc_info=True)
 
 
 def merge_lineage(ours: Any, theirs: Any) -> Any:
