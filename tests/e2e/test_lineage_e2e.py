@@ -3,7 +3,9 @@
 The provider sends to an HTTP receiver this module starts on localhost (the OpenLineage HTTP
 transport, configured by ``AIRFLOW__OPENLINEAGE__TRANSPORT``). One Airflow instance serves the
 module; its DAG folder is ``dags_lineage/``: a compiled plan whose tools declare Assets
-(``lineage_tools.py``) and ``lineage_consumer``, a DAG scheduled on the Asset the plan writes.
+(``lineage_tools.py``) and ``lineage_consumer``, a DAG scheduled on the Asset the plan writes;
+an automation (``lineage_auto``, planned by the offline Claude) whose run-time step writes another
+Asset through the automation's ``AssetAlias``, and ``lineage_summary_consumer``, scheduled on it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import pytest
 from airflow_claude.observability.lineage import FACET_NAME, SCHEMA_URL, facet_schema
 from airflow_claude.plan.loader import load_plan_file
 from airflow_claude.runtime.provenance import PROVENANCE_XCOM_KEY
+from airflow_claude.testing import FakeClaude
+from airflow_claude.testing.fake_claude import forced_tool_name
 from tests.harness.airflow_instance import AirflowInstance
 from tests.harness.lineage_receiver import LineageReceiver
 
@@ -33,7 +37,18 @@ DAGS_LINEAGE = Path(__file__).parent / "dags_lineage"
 PLAN = "lineage_plan"
 CONSUMER = "lineage_consumer"
 NAMESPACE = "airflow-claude-e2e"
+AUTOMATION = "lineage_auto"
+SUMMARY_CONSUMER = "lineage_summary_consumer"
+MODEL = "claude-sonnet-5-5"
 RUN_TIMEOUT = 240.0
+
+
+def answer(body: dict[str, Any]) -> dict[str, Any]:
+    """The offline Claude: one step that publishes a summary (review is only asked on failure)."""
+    if forced_tool_name(body) == "submit_plan":
+        steps = [{"id": "summarize", "tool": "publish_summary", "args": {"text": "3 orders"}}]
+        return {"tool_use": {"name": "submit_plan", "input": {"steps": steps}}}
+    return {"tool_use": {"name": "submit_review", "input": {"verdict": "done", "reason": "ok"}}}
 
 
 @dataclass
@@ -62,8 +77,13 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     shutil.copytree(DAGS_LINEAGE, dags, ignore=shutil.ignore_patterns("__pycache__"))
     tools = _import_tools(dags / "lineage_tools.py")
     receiver = LineageReceiver().start()
+    claude = FakeClaude()
+    claude.responder = answer
+    claude.__enter__()
+    conn = {"conn_type": "anthropic", "host": claude.url, "password": "e2e-key", "extra": {"model": MODEL}}
     env = {
         **receiver.transport_env(NAMESPACE),
+        "AIRFLOW_CONN_ANTHROPIC_DEFAULT": json.dumps(conn),
         **AirflowInstance.connection_env("lineage_secret", {"conn_type": "generic", "password": tools.CONN_SECRET}),
     }
     state = Setup(dags=dags, env=env, receiver=receiver, tools=tools)
@@ -71,6 +91,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     for instance in state.instances:
         instance.stop()
     receiver.stop()
+    claude.__exit__(None, None, None)
 
 
 @pytest.fixture
@@ -165,6 +186,57 @@ def test_the_asset_the_plan_writes_triggers_the_dag_scheduled_on_it(
     published = [e for e in events if e["uri"] == setup.tools.REPORT.uri]
     assert len(published) == 1 and published[0]["source_dag_id"] == PLAN and published[0]["source_task_id"] == "publish"
     e2e_timing("consumer run (asset-triggered)", time.monotonic() - t0)
+
+
+def _wait_for_runs(af: AirflowInstance, dag_id: str, timeout: float = 90) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while not (runs := af.get(f"/dags/{dag_id}/dagRuns", params={"limit": 10})["dag_runs"]):
+        assert time.monotonic() < deadline, f"{dag_id} got no run"
+        time.sleep(1.0)
+    return list(runs)
+
+
+def test_a_run_time_step_writes_its_asset_through_the_alias_and_model_tasks_report_usage(
+    af: AirflowInstance, plan_run: str, setup: Setup, e2e_timing: Any
+) -> None:
+    t0 = time.monotonic()
+    for dag_id in (AUTOMATION, SUMMARY_CONSUMER):
+        af.wait_for_dag(dag_id, timeout=120)
+        af.unpause(dag_id)
+    run_id = af.trigger(AUTOMATION)
+    assert af.wait_for_run(AUTOMATION, run_id, timeout=RUN_TIMEOUT) == "success"
+    e2e_timing("automation run", time.monotonic() - t0)
+
+    # the step's tool declared SUMMARY: added to the automation's alias, it triggered the consumer
+    runs = _wait_for_runs(af, SUMMARY_CONSUMER)
+    assert [r["run_type"] for r in runs] == ["asset_triggered"]
+    events = af.get("/assets/events", params={"limit": 50})["asset_events"]
+    summary = [e for e in events if e["uri"] == setup.tools.SUMMARY.uri]
+    assert len(summary) == 1 and summary[0]["source_dag_id"] == AUTOMATION
+    assert summary[0]["source_task_id"] == "attempt_1.steps" and summary[0]["extra"]["step_id"] == "summarize"
+
+    def complete(task_id: str) -> dict[str, Any]:
+        job = f"{AUTOMATION}.{task_id}"
+        (event,) = setup.receiver.wait_for(
+            lambda e: e.get("eventType") == "COMPLETE" and e.get("job", {}).get("name") == job, timeout=60
+        )
+        return event
+
+    step = complete("attempt_1.steps")
+    facet = step["run"]["facets"][FACET_NAME]
+    assert facet["kind"] == "plan_step" and facet["stepId"] == "summarize" and facet["tool"] == "publish_summary"
+    assert facet["automationId"] == AUTOMATION and facet["round"] == 1 and facet["idempotencyKey"].startswith("ik_")
+    assert facet["catalogFingerprint"] == setup.tools.catalog.fingerprint
+    assert [(d["namespace"], d["name"]) for d in step["outputs"]] == [("file", "/lineage/reports/summary.md")]
+    proposal = af.xcom(AUTOMATION, run_id, "attempt_1.plan")
+    assert facet["planId"] == proposal["plan"]["id"] and facet["planHash"] == proposal["plan_hash"]
+
+    plan = complete("attempt_1.plan")["run"]["facets"][FACET_NAME]
+    usage = af.xcom(AUTOMATION, run_id, "attempt_1.plan", key="usage")
+    assert plan["kind"] == "plan" and plan["model"] == MODEL and plan["planId"] == proposal["plan"]["id"]
+    assert plan["usage"]["calls"] == usage["calls"] == 1
+    assert plan["usage"]["input"] == usage["input_tokens"] > 0
+    assert plan["usage"]["output"] == usage["output_tokens"] and plan["usage"]["costUsd"] == usage["cost_usd"]
 
 
 def test_no_secret_reaches_any_lineage_event(af: AirflowInstance, plan_run: str, setup: Setup) -> None:
