@@ -1,9 +1,10 @@
-"""Run both benchmarks, each in a fresh interpreter, and print their reports and a summary.
+"""Run the benchmarks, each in a fresh interpreter, and print their reports and a summary.
 
 Targets are reported, never asserted: the exit code is 0 unless a benchmark crashes.
 
 Run: ``.venv/bin/python benchmarks/run_all.py [--plans 1000] [--rounds 5] [--chunk-plans 0] [--steps 1000]
-[--automation-pairs N]`` (the automation-overhead benchmark starts a real Airflow: it runs only when asked).
+[--obs-rounds 7] [--obs-steps-per-round 15] [--automation-pairs N]`` (the automation-overhead benchmark
+starts a real Airflow: it runs only when asked).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ def summary(
     validate: dict[str, Any] | None,
     planner: dict[str, Any] | None = None,
     automation: dict[str, Any] | None = None,
+    observability: dict[str, Any] | None = None,
 ) -> str:
     lines = ["", "Summary", "-------"]
     if factory:
@@ -78,6 +80,17 @@ def summary(
             f"(target <= 0.25: {'met' if ratio <= 0.25 else 'NOT met'}), est. cost {planner['cost_ratio']:.3f}x; "
             f"cached re-run {planner['cached_plan_calls']} plan calls ({planner['cached_calls']} in total: the review)"
         )
+    if observability:
+        ratio, spans = observability["ratio"], observability.get("parse_path_package_spans")
+        lines.append(
+            f"tracing on a step ({observability['step']}): on/off ratio {ratio:.3f}x (per-round "
+            f"{observability['paired_ratio']:.3f}x, CPU {observability['cpu_ratio']:.3f}x; target <= "
+            f"{observability['target_ratio']}x: {'met' if ratio <= observability['target_ratio'] else 'NOT met'}), "
+            f"overhead {observability['overhead_us']:+.0f} us/step of {observability['off_us']:.0f}, estimated "
+            f"{observability['estimated_ratio']:.3f}x from the tiny step's overhead; "
+            f"with metrics {observability['metrics_ratio']:.3f}x; spans on the DAG parse path: "
+            f"{'not measured' if spans is None else spans}"
+        )
     if automation:
         s = automation["summary"]
         compiled, auto = s.get("bench_compiled_plan", {}), s.get("bench_automation", {})
@@ -93,7 +106,7 @@ def summary(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Run both airflow-claude benchmarks and summarise them.")
+    parser = argparse.ArgumentParser(description="Run the airflow-claude benchmarks and summarise them.")
     parser.add_argument("--plans", type=int, default=1000, help="plan files for the factory benchmark")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds for the factory benchmark")
     parser.add_argument(
@@ -102,6 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=1000, help="steps of the plan for the validation benchmark")
     parser.add_argument("--validate-rounds", type=int, default=15, help="rounds for the validation benchmark")
     parser.add_argument("--planner-rounds", type=int, default=3, help="rounds for the planner-vs-loop benchmark")
+    parser.add_argument("--obs-rounds", type=int, default=7, help="rounds for the tracing-on-a-step benchmark")
+    parser.add_argument(
+        "--obs-steps-per-round", type=int, default=15, help="tracing benchmark: steps per phase and round"
+    )
     parser.add_argument(
         "--automation-pairs",
         type=int,
@@ -123,14 +140,21 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(flush=True)
         planner = _run("bench_planner_vs_loop.py", ["--rounds", str(args.planner_rounds)], Path(tmp) / "p.json")
+        print(flush=True)
+        observability = _run(
+            "bench_observability.py",
+            ["--rounds", str(args.obs_rounds), "--steps-per-round", str(args.obs_steps_per_round)],
+            Path(tmp) / "o.json",
+        )
         automation = None
         if args.automation_pairs > 0:
             print(flush=True)
             pairs = ["--pairs", str(args.automation_pairs)]
             automation = _run("bench_automation_overhead.py", pairs, Path(tmp) / "a.json")
-    print(summary(factory, validate, planner, automation))
+    print(summary(factory, validate, planner, automation, observability))
     crashed = automation is None and args.automation_pairs > 0
-    return 0 if factory is not None and validate is not None and planner is not None and not crashed else 1
+    ran = (factory, validate, planner, observability)
+    return 0 if all(result is not None for result in ran) and not crashed else 1
 
 
 if __name__ == "__main__":

@@ -24,11 +24,18 @@ def bench() -> dict[str, ModuleType]:
     try:
         import _plans
         import bench_factory
+        import bench_observability
         import bench_validate
         import run_all
     finally:
         sys.path.remove(str(BENCHMARKS))
-    return {"plans": _plans, "factory": bench_factory, "validate": bench_validate, "run_all": run_all}
+    return {
+        "plans": _plans,
+        "factory": bench_factory,
+        "validate": bench_validate,
+        "observability": bench_observability,
+        "run_all": run_all,
+    }
 
 
 def test_generated_plans_are_valid(bench: dict[str, ModuleType], tmp_path: Path) -> None:
@@ -112,6 +119,39 @@ def test_run_all_summary(bench: dict[str, ModuleType]) -> None:
     validate = bench["validate"].run(steps=10, rounds=1, reject_steps=0, profile=False)
     text = bench["run_all"].summary(factory.to_json(), validate.to_json())
     assert "factory (3 plans" in text and "validate (10 steps)" in text
+
+
+def test_observability_benchmark_runs(bench: dict[str, ModuleType]) -> None:
+    """Tracing on a step at a tiny size; the package's tracer and Airflow's stats are put back after it."""
+    from airflow.sdk._shared.observability.metrics import stats as airflow_stats
+
+    from airflow_claude.observability import tracing
+
+    obs = bench["observability"]
+    before = tracing._tracer
+    result = obs.run(rounds=2, steps_per_round=2, rows=20, parse_plans=2)
+    assert tracing._tracer is before
+    assert airflow_stats._get_backend().__class__.__name__ == "NoStatsLogger"
+    data = result.to_json()
+    for name in ("off_us", "on_us", "on_metrics_us", "ratio", "paired_ratio", "cpu_ratio", "metrics_ratio"):
+        assert data[name] > 0, name
+    assert data["overhead_us"] == data["on_us"] - data["off_us"] and data["target_ratio"] == obs.TARGET_RATIO
+    assert data["estimated_ratio"] > 0
+    assert [case["steps_per_phase"] for case in data["cases"]] == [2, 2 * obs.TINY_FACTOR]
+    assert all(len(case["off_rounds_us"]) == 2 for case in data["cases"])
+    # every traced step was exported as a step span and a tool span; the metrics phase counted its steps
+    assert sum(data["spans_exported"].values()) == data["spans_expected"] == 4 * 2 * (2 + 2 * obs.TINY_FACTOR)
+    assert data["metric_steps_counted"] == data["metric_steps_expected"] > 0
+    assert data["breakdown"]["package_spans_on_us"] > data["breakdown"]["package_spans_off_us"] > 0
+    parse = data["parse_path"]
+    assert "error" not in parse, parse
+    assert data["parse_path_package_spans"] == parse["package_spans"] == 0  # nothing on the DAG parse path
+    assert parse["dags"] == 2 and parse["probe_spans"] == 1  # ... and the recorder would have seen a span
+    text = obs.report(result)
+    assert "ratio on/off" in text and "0 spans by airflow_claude" in text
+    assert "tracing on a step (aggregate_revenue (20 rows)): on/off ratio" in bench["run_all"].summary(
+        None, None, observability=data
+    )
 
 
 def test_automation_overhead_benchmark_pieces(tmp_path: Path) -> None:
