@@ -24,7 +24,7 @@ from airflow_claude.automation.report import ReportOperator
 from airflow_claude.automation.review import ReviewOperator
 from airflow_claude.automation.saga import UndoListOperator, UndoStepOperator
 from airflow_claude.automation.settings import AutomationSettings
-from airflow_claude.automation.steps import RunPlanStepOperator, StepRetryPolicy
+from airflow_claude.automation.steps import RunPlanStepOperator, StepRetryPolicy, steps_alias
 from airflow_claude.catalog.catalog import Catalog
 from airflow_claude.planner.calls import CallPolicy
 from airflow_claude.planner.pricing import PriceTable
@@ -159,6 +159,7 @@ def _build(
         **({"pool": claude_pool} if claude_pool else {}),
     }
     step_timeout = max((t.max_timeout_seconds or 0 for t in catalog.values()), default=0) or None
+    writes_assets = any(t.outlets for t in catalog.values())  # an alias only where a step can write an Asset
     outer = TaskGroup(group_id=group_id, tooltip="Claude plans, Airflow runs") if group_id else None
     with outer if outer is not None else nullcontext():
         reviews: list[Any] = []
@@ -178,6 +179,7 @@ def _build(
                     max_active_tis_per_dagrun=settings.max_parallel,
                     **ids,
                     **({"pool": steps_pool} if steps_pool else {}),
+                    **({"outlets": [steps_alias(automation.id)]} if writes_assets else {}),
                 ).expand(ticket=commit.output)
                 review = ReviewOperator(
                     task_id="review", round_number=r, trigger_rule=TriggerRule.ALL_DONE, **ids, **model_task

@@ -83,15 +83,14 @@ def steps_alias(automation_id: str) -> Any:
 class RunPlanStepOperator(lineage.LineageMixin, AutomationTask):
     """One step of a plan made at run time: waits for its producers, then runs its tool once.
 
-    Its outlet is the automation's :func:`steps_alias`; a step whose tool declares output Assets
-    adds them to the alias when it succeeds, so DAGs scheduled on those Assets are triggered.
+    When a catalog tool declares output Assets, the task's outlet is the automation's
+    :func:`steps_alias` (set by the group); a step whose tool declares them adds them to the alias
+    when it succeeds, so DAGs scheduled on those Assets are triggered.
     """
 
     ui_color = "#efe6fb"
 
     def __init__(self, *, ticket: dict[str, Any], **kwargs: Any) -> None:
-        if not kwargs.get("outlets") and kwargs.get("automation_id"):
-            kwargs["outlets"] = [steps_alias(kwargs["automation_id"])]
         super().__init__(**kwargs)
         self.ticket = ticket
 

@@ -239,7 +239,10 @@ def test_operator_tool_steps_get_the_facet_beside_their_own_lineage(lineage_on: 
 # ------------------------------------------------------------------ run-time plans and model calls
 
 SETTINGS = AutomationSettings(max_steps=6, max_replans=0, require_approval=False, review="always")
-LINEAGE_DAG = claude_automation("lineage_kit", catalog=CATALOG, settings=SETTINGS)
+# the kit's tools plus one that writes Assets: the automation's steps get the alias as their outlet
+LINEAGE_CATALOG = Catalog([*CATALOG.values(), publish], name="kit_lineage")
+LINEAGE_DAG = claude_automation("lineage_kit", catalog=LINEAGE_CATALOG, settings=SETTINGS)
+KIT_DAG = claude_automation("lineage_kit_plain", catalog=CATALOG, settings=SETTINGS)
 KEY = "sk-ant-lineage-51d2e0"
 STEPS = [{"id": "first", "tool": "write", "args": {"name": "alpha"}, "depends_on": []}]
 
@@ -296,11 +299,13 @@ def test_the_review_facet_carries_the_model_and_its_usage_and_a_run_time_step_it
     tickets = LINEAGE_DAG.get_task("attempt_1.commit").execute(context(ti.at("attempt_1.commit")))
     committed = CommittedPlan.model_validate(ti.xcom[("attempt_1.commit", None, COMMITTED_KEY)])
 
-    # the mapped steps task: its outlet is the automation's alias
+    # the mapped steps task: a tool of the catalog writes an Asset, so its outlet is the automation's alias
+    outlets = LINEAGE_DAG.get_task("attempt_1.steps").outlets
+    assert outlets == [steps_alias("lineage_kit")] and isinstance(outlets[0], AssetAlias)
+    assert KIT_DAG.get_task("attempt_1.steps").outlets == []  # no tool writes an Asset: no alias
     step_task = RunPlanStepOperator(
-        task_id="attempt_1.steps", automation_id="lineage_kit", round_number=1, ticket=tickets[0]
+        task_id="attempt_1.steps", automation_id="lineage_kit", round_number=1, ticket=tickets[0], outlets=outlets
     )
-    assert step_task.outlets == [steps_alias("lineage_kit")] and isinstance(step_task.outlets[0], AssetAlias)
     ti.xcom[("attempt_1.commit", None, "return_value")] = tickets
     step_task.execute({**context(ti.at("attempt_1.steps", 0)), "outlet_events": None})
     facet = facet_json(step_task.get_openlineage_facets_on_complete(ti))
