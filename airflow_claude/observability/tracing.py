@@ -66,7 +66,7 @@ def _attributes(values: Mapping[str, Any]) -> dict[str, Any]:
         elif isinstance(value, int | float | bool):
             out[key] = value
         else:
-            out[key] = str(redact_value(value if isinstance(value, str) else str(value)))
+            out[key] = redact_value(str(value))
     return out
 
 
