@@ -14,10 +14,12 @@ from airflow_claude.plan.limits import PlanLimits
 class AutomationSettings:
     """Limits, approval, budget, re-planning and memory for one automation.
 
-    With ``plan_cache`` (a folder, or an object-storage URL such as ``s3://bucket/plans``), a run
-    whose goal, catalog, prompt and model are unchanged and whose previous run was reviewed
-    ``done`` reuses the stored plan with no planning call; after a failure it plans again, with
-    the memory of what went wrong.
+    With ``plan_cache``, a run whose goal, catalog, prompt and model are unchanged and whose
+    previous run was reviewed ``done`` reuses the stored plan with no planning call; after a
+    failure it plans again, with the memory of what went wrong. ``"airflow-variables"`` keeps the
+    entries in Airflow Variables (the metadata database: every worker on every host sees them);
+    an object-storage URL such as ``s3://bucket/plans`` is shared too; a local folder is seen by
+    one host only, so on several Celery or Kubernetes workers each host would plan once for itself.
 
     ``claude_retries`` and ``claude_retry_delay`` (doubling, capped at ten minutes) let a storm of
     429/529 answers queue the plan and review tasks instead of failing the run; terminal errors
@@ -49,7 +51,7 @@ class AutomationSettings:
     memory_runs: int = 5
     memory_max_chars: int = 4000
     review_output_chars: int = 1500
-    plan_cache: str | None = None  # a folder or object-storage URL: reuse the plan while runs succeed
+    plan_cache: str | None = None  # "airflow-variables", an object-storage URL or a folder: reuse the plan
     claude_retries: int = 6
     claude_retry_delay: timedelta = timedelta(seconds=20)
     plan_max_tokens: int = 8192
