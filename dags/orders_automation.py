@@ -10,7 +10,6 @@ succeed, and with ``review="on_failure"`` no review call either; after a failure
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from decimal import Decimal
 
@@ -44,7 +43,7 @@ orders_nightly_review = claude_automation(
         require_approval=False,
         budget_usd=Decimal("0.25"),
         review="on_failure",
-        plan_cache=os.path.join(os.environ.get("AIRFLOW_HOME", "."), "airflow_claude_plan_cache"),
+        plan_cache="airflow-variables",  # in the metadata database: every worker, on every host, shares it
     ),
     tags=["example"],
 )
