@@ -8,6 +8,11 @@ processes, each in its own session/process group, with an isolated
 it, read task instances, XComs and logs, answer human-in-the-loop tasks,
 force a re-parse.
 
+With ``executor="celery"`` it runs the CeleryExecutor instead of the LocalExecutor: a private
+``redis-server`` broker (component ``"redis"``), the PostgreSQL metadata database as Celery's result
+backend, and named workers listening on their own queues (components ``"worker-<name>"``); see
+``celery`` and ``redis_server``, and ``postgres.fresh_database`` for a throw-away database.
+
 The parts, one module each: ``processes`` (process groups, /proc, signals), ``rest``
 (the REST client), ``hitl`` (answering human-in-the-loop tasks around an Airflow 3.3.2
 race), ``errors``; this module supervises the components and is the command line.
@@ -54,6 +59,7 @@ from typing import Any
 
 import httpx
 
+from .celery import CeleryDeployment
 from .errors import AirflowApiError, AirflowInstanceError
 from .hitl import HitlClient
 from .processes import (
@@ -68,6 +74,7 @@ from .processes import (
     proc_stat,
     tail_of,
 )
+from .redis_server import redis_command, redis_ping, redis_server_binary
 from .rest import format_log_content
 
 __all__ = [
@@ -81,8 +88,11 @@ __all__ = [
     "main",
 ]
 
-#: Component names accepted by ``restart_component``/``pid_of`` and friends.
+#: Component names accepted by ``restart_component``/``pid_of`` and friends; a Celery instance adds
+#: ``"redis"`` and one ``"worker-<name>"`` per Celery worker.
 COMPONENTS: tuple[str, ...] = ("dag-processor", "scheduler", "api-server", "triggerer")
+REDIS = "redis"
+EXECUTORS: tuple[str, ...] = ("local", "celery")
 
 #: Environment variable put into every child's environment; helps find processes
 #: of one instance that left the component's session (e.g. ``setsid`` children).
@@ -131,6 +141,13 @@ class AirflowInstance(HitlClient):
     :param port: api-server port; a free one is chosen when None.
     :param with_triggerer: also run a triggerer (needed for deferrable operators).
     :param startup_timeout: seconds ``start()`` waits for everything to be healthy.
+    :param executor: ``"local"`` (LocalExecutor, the default) or ``"celery"``: CeleryExecutor with a
+        private ``redis-server`` broker (component ``"redis"``), the PostgreSQL ``db_url`` as result
+        backend (required) and the workers of ``celery_workers`` (components ``"worker-<name>"``).
+    :param celery_workers: worker name -> the queues it listens on; default two workers ``w1`` and
+        ``w2`` on ``default``.
+    :param celery_concurrency: task slots of each Celery worker (``--concurrency``).
+    :param redis_server: path of the ``redis-server`` binary; found on PATH when None.
     """
 
     def __init__(
@@ -142,7 +159,13 @@ class AirflowInstance(HitlClient):
         port: int | None = None,
         with_triggerer: bool = False,
         startup_timeout: float = 120.0,
+        executor: str = "local",
+        celery_workers: Mapping[str, Sequence[str]] | None = None,
+        celery_concurrency: int = 2,
+        redis_server: str | None = None,
     ) -> None:
+        if executor not in EXECUTORS:
+            raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
         self.home = Path(home).absolute()
         self.dags_folder = Path(dags_folder).absolute()
         self.db_url = db_url or f"sqlite:///{self.home / 'airflow.db'}"
@@ -165,6 +188,17 @@ class AirflowInstance(HitlClient):
         self._atexit_registered = False
         #: seconds taken by ``migrate`` and by ``start`` (processes up to healthy), once known
         self.timings: dict[str, float] = {}
+        self.executor = executor
+        #: the Celery broker, backend and workers (None on the LocalExecutor)
+        self.celery: CeleryDeployment | None = None
+        self._redis_binary: str | None = None
+        if executor == "celery":
+            if db_url is None:
+                raise ValueError("executor='celery' needs a PostgreSQL db_url (see tests/harness/postgres.py)")
+            self.celery = CeleryDeployment.build(celery_workers, free_port(), db_url, celery_concurrency)
+            self._redis_binary = redis_server_binary(redis_server)
+        # per component: size of its log file when it was last started (its readiness is read after it)
+        self._log_offsets: dict[str, int] = {}
 
     # ------------------------------------------------------------------ config
 
@@ -201,6 +235,28 @@ class AirflowInstance(HitlClient):
     def execution_api_url(self) -> str:
         """URL task processes use to talk to the api-server."""
         return f"{self.base_url}/execution/"
+
+    @property
+    def broker_url(self) -> str:
+        """The Celery broker (the private Redis) of a Celery instance."""
+        return self._require_celery().broker_url
+
+    @property
+    def celery_worker_names(self) -> tuple[str, ...]:
+        """Names of the Celery workers (``()`` on the LocalExecutor); worker ``w1`` is component ``worker-w1``."""
+        return tuple(self.celery.workers) if self.celery else ()
+
+    def worker_hostname(self, worker: str) -> str:
+        """The ``hostname`` of the task instances Celery worker ``worker`` ran."""
+        celery = self._require_celery()
+        if worker not in celery.workers:
+            raise ValueError(f"no Celery worker {worker!r}; workers: {sorted(celery.workers)}")
+        return celery.hostname_of(worker)
+
+    def _require_celery(self) -> CeleryDeployment:
+        if self.celery is None:
+            raise AirflowInstanceError("not a Celery instance (executor='celery')")
+        return self.celery
 
     @property
     def all_admins(self) -> bool:
@@ -307,7 +363,17 @@ class AirflowInstance(HitlClient):
         )
         if not pythonpath:
             del env["PYTHONPATH"]
+        if self.celery is not None:
+            env.update(self.celery.env())
         env.update(self.extra_env)
+        return env
+
+    def _component_env(self, name: str) -> dict[str, str]:
+        """``env`` plus what one component adds (a Celery worker's host name); ``extra_env`` still wins."""
+        env = self.env
+        if self.celery is not None and name in self.celery.component_names:
+            added = self.celery.worker_env(self.celery.worker_name(name))
+            env.update({k: v for k, v in added.items() if k not in self.extra_env})
         return env
 
     # --------------------------------------------------------------- processes
@@ -353,15 +419,20 @@ class AirflowInstance(HitlClient):
         names = ["dag-processor", "scheduler", "api-server"]
         if self.with_triggerer:
             names.append("triggerer")
+        if self.celery is not None:
+            names = [REDIS, *names, *self.celery.component_names]
         return tuple(names)
+
+    def _known_components(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys([*COMPONENTS, *self.component_names]))
 
     def log_path(self, name: str) -> Path:
         """Path of the stdout/stderr log file of component ``name``."""
         return self.component_log_dir / f"{name}.log"
 
     def _start_component(self, name: str) -> Component:
-        if name not in COMPONENTS:
-            raise ValueError(f"unknown component {name!r}; expected one of {COMPONENTS}")
+        if name not in self._known_components():
+            raise ValueError(f"unknown component {name!r}; expected one of {self._known_components()}")
         existing = self._components.get(name)
         if existing is not None:
             if existing.popen.poll() is None:
@@ -374,12 +445,10 @@ class AirflowInstance(HitlClient):
         started_at = datetime.now(UTC)
         log_file.write(f"\n===== starting {name} at {started_at.isoformat()} =====\n".encode())
         log_file.flush()
-        args = {
-            "api-server": ("api-server", "--port", str(self.port), "--host", self.host),
-        }.get(name, (name,))
+        self._log_offsets[name] = log_file.tell()
         popen = subprocess.Popen(
-            self._command(*args),
-            env=self.env,
+            self._component_command(name),
+            env=self._component_env(name),
             cwd=self.home,
             stdin=subprocess.DEVNULL,
             stdout=log_file,
@@ -390,6 +459,18 @@ class AirflowInstance(HitlClient):
         component = Component(name, popen, path, log_file, started_at)
         self._components[name] = component
         return component
+
+    def _component_command(self, name: str) -> list[str]:
+        if name == REDIS and self._redis_binary is not None:
+            workdir = self.home / "redis"
+            workdir.mkdir(parents=True, exist_ok=True)
+            return redis_command(self._redis_binary, self._require_celery().broker_port, workdir)
+        if self.celery is not None and name in self.celery.component_names:
+            return self._command(*self.celery.worker_args(self.celery.worker_name(name)))
+        args = {
+            "api-server": ("api-server", "--port", str(self.port), "--host", self.host),
+        }.get(name, (name,))
+        return self._command(*args)
 
     def _stop_components(
         self,
@@ -500,6 +581,8 @@ class AirflowInstance(HitlClient):
         try:
             for name in self.component_names:
                 self._start_component(name)
+                if name == REDIS:  # the broker answers before anything that sends to it starts
+                    self.wait_healthy([REDIS], timeout=30.0)
             self.wait_healthy(self.component_names, since=started_at, timeout=self.startup_timeout)
             self.timings["start"] = time.monotonic() - t0
         except BaseException:
@@ -511,9 +594,11 @@ class AirflowInstance(HitlClient):
         """Stop every component (SIGTERM, then SIGKILL after ``timeout``) and stray task processes."""
         self._close_http()
         try:
-            # scheduler/triggerer/dag-processor together, api-server last
-            self._stop_components([n for n in _STOP_ORDER if n != "api-server"], timeout)
+            # scheduler/triggerer/dag-processor (and Celery workers) together, api-server next, the broker last
+            workers = self.celery.component_names if self.celery else ()
+            self._stop_components([*(n for n in _STOP_ORDER if n != "api-server"), *workers], timeout)
             self._stop_components(["api-server"], timeout)
+            self._stop_components([REDIS], timeout)
         finally:
             self._sweep()
             if self._atexit_registered:
@@ -605,7 +690,7 @@ class AirflowInstance(HitlClient):
     def log_tails(self, lines: int = 50) -> str:
         """Tails of every component log, for failure reports (2xx/3xx access-log lines left out)."""
         chunks = []
-        for name in [*COMPONENTS, "db-migrate"]:
+        for name in [*self._known_components(), "db-migrate"]:
             path = self.log_path(name)
             if path.exists():
                 tail = tail_of(path, lines, skip_ok_access_log=True)
@@ -635,6 +720,17 @@ class AirflowInstance(HitlClient):
         last: Any = None
         while True:
             self._raise_if_dead()
+            waiting = [n for n in wanted if not self._process_ready(n)]
+            if waiting:  # the broker and the workers first: they say so themselves, not the api-server
+                last = f"not ready yet: {waiting}"
+                if time.monotonic() > deadline:
+                    raise AirflowInstanceError(
+                        f"Airflow not healthy after {timeout:.0f}s ({last})\n" + self.log_tails(30)
+                    )
+                time.sleep(0.5)
+                continue
+            if not any(n in ("api-server", *heartbeat_keys) for n in wanted):
+                return {}
             try:
                 info = self.health()
                 last = info
@@ -658,6 +754,23 @@ class AirflowInstance(HitlClient):
                 )
             time.sleep(0.5)
 
+    def _process_ready(self, name: str) -> bool:
+        """Readiness of the components the health endpoint does not cover (True for the others)."""
+        if self.celery is None:
+            return True
+        if name == REDIS:
+            return redis_ping(self.celery.broker_port)
+        if name in self.celery.component_names:
+            worker = self.celery.worker_name(name)
+            try:
+                with self.log_path(name).open("rb") as handle:
+                    handle.seek(self._log_offsets.get(name, 0))
+                    text = handle.read().decode("utf-8", errors="replace")
+            except OSError:
+                return False
+            return self.celery.says_ready(worker, text)
+        return True
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Start an instance and keep it up until SIGINT/SIGTERM."""
@@ -670,6 +783,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=None, help="api-server port (default: a free one)")
     parser.add_argument("--db-url", default=None, help="metadata DB URL (default: SQLite in --home)")
     parser.add_argument("--triggerer", action="store_true", help="also run a triggerer")
+    parser.add_argument("--executor", choices=EXECUTORS, default="local", help="celery needs a PostgreSQL --db-url")
+    parser.add_argument(
+        "--worker",
+        action="append",
+        default=[],
+        metavar="NAME=QUEUE[,QUEUE]",
+        help="a Celery worker and its queues (repeatable; default w1=default and w2=default)",
+    )
     parser.add_argument(
         "--env", action="append", default=[], metavar="KEY=VALUE", help="extra environment (repeatable)"
     )
@@ -681,6 +802,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not sep:
             parser.error(f"--env expects KEY=VALUE, got {item!r}")
         extra_env[key] = value
+
+    workers: dict[str, tuple[str, ...]] = {}
+    for item in args.worker:
+        name, sep, queues = item.partition("=")
+        if not sep:
+            parser.error(f"--worker expects NAME=QUEUE[,QUEUE], got {item!r}")
+        workers[name] = tuple(q for q in queues.split(",") if q)
 
     stop_requested = threading.Event()
 
@@ -697,6 +825,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         extra_env=extra_env,
         port=args.port,
         with_triggerer=args.triggerer,
+        executor=args.executor,
+        celery_workers=workers or None,
     )
     print(f"Starting Airflow in {instance.home} (DAGs: {instance.dags_folder}) ...", flush=True)
     t0 = time.monotonic()
