@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from functools import cached_property
 
+from airflow_claude.catalog.route import Route, distinct_routes
 from airflow_claude.catalog.tool import Tool
 from airflow_claude.errors import CatalogError
 from airflow_claude.fingerprint import sha256_of
@@ -32,6 +33,23 @@ class Catalog(Mapping[str, Tool]):
         self._tools = dict(sorted(by_name.items()))
         for tool in self._tools.values():
             self._check_compensation(tool)
+        self._check_routes()
+
+    def _check_routes(self) -> None:
+        """Two routes must not share a task-id name: a run-time plan gets one steps task per route."""
+        seen: dict[str, Route] = {}
+        for route in self.routes:
+            other = seen.setdefault(route.name, route)
+            if other != route:
+                raise CatalogError(
+                    f"catalog {self.name!r}: {route.label()} and {other.label()} have the same task name "
+                    f"{route.name!r}; rename one queue"
+                )
+
+    @cached_property
+    def routes(self) -> list[Route]:
+        """The routes of its tools other than the default, each once, sorted."""
+        return distinct_routes(tool.route for tool in self._tools.values())
 
     def _check_compensation(self, tool: Tool) -> None:
         """A compensation must name a catalog tool and fill its required parameters from real paths."""

@@ -22,6 +22,7 @@ from typing import Any, Literal, get_type_hints
 import jsonschema
 from pydantic import BaseModel, ConfigDict, PydanticUserError, TypeAdapter, create_model
 
+from airflow_claude.catalog.route import Route
 from airflow_claude.errors import CatalogError
 
 SideEffects = Literal["read_only", "mutating"]
@@ -87,6 +88,9 @@ class Tool:
     compensation: Compensation | None = None
     circuit: CircuitPolicy | None = field(default_factory=CircuitPolicy)  # None: never cut off
     pool: str | None = None  # an Airflow pool bounding this tool's concurrent calls (create it first)
+    #: the Airflow queue and executor its steps (and undos) run on; deployment, not contract
+    queue: str | None = None
+    executor: str | None = None
     #: Airflow ``Asset``s the tool reads and writes: the step's lineage datasets and its task's inlets/outlets
     inlets: tuple[Any, ...] = ()
     outlets: tuple[Any, ...] = ()
@@ -99,6 +103,7 @@ class Tool:
 
         if not re.match(_NAME_PATTERN, self.name):
             raise CatalogError(f"tool name {self.name!r} must match {_NAME_PATTERN}")
+        self.route.check(self.name)
         if not self.description.strip():
             raise CatalogError(f"tool {self.name!r} needs a description: Claude chooses tools by it")
         if self.side_effects not in ("read_only", "mutating"):
@@ -117,6 +122,11 @@ class Tool:
     @property
     def kind(self) -> str:
         return "tool"
+
+    @property
+    def route(self) -> Route:
+        """Where this tool's tasks run (left out of :meth:`contract`: moving a tool keeps its plans valid)."""
+        return Route(self.queue, self.executor)
 
     @cached_property
     def input_validator(self) -> jsonschema.Draft202012Validator:
@@ -279,6 +289,8 @@ def python_tool(
     compensation: Compensation | None = None,
     circuit: CircuitPolicy | None = CircuitPolicy(),
     pool: str | None = None,
+    queue: str | None = None,
+    executor: str | None = None,
     inlets: Sequence[Any] = (),
     outlets: Sequence[Any] = (),
 ) -> Any:
@@ -288,6 +300,8 @@ def python_tool(
     filled by the runtime and is not part of the input schema. The result is still callable
     like the function (``query_orders(start, end)``), so a tool is unit-tested as a function.
     ``inlets``/``outlets``: the Airflow ``Asset``s the tool reads and writes (docs/lineage.md).
+    ``queue``/``executor``: where its steps and undos run (docs/deployment.md), e.g. workers that
+    reach the warehouse; not part of the contract, so moving a tool keeps its plans valid.
     """
 
     def build(fn: Callable[..., Any]) -> PythonTool:
@@ -336,6 +350,8 @@ def python_tool(
             compensation=compensation,
             circuit=circuit,
             pool=pool,
+            queue=queue,
+            executor=executor,
             inlets=_as_tuple(inlets),
             outlets=_as_tuple(outlets),
             func=fn,
@@ -363,6 +379,8 @@ def operator_tool(
     compensation: Compensation | None = None,
     circuit: CircuitPolicy | None = CircuitPolicy(),
     pool: str | None = None,
+    queue: str | None = None,
+    executor: str | None = None,
     inlets: Sequence[Any] = (),
     outlets: Sequence[Any] = (),
 ) -> OperatorTool:
@@ -371,9 +389,14 @@ def operator_tool(
     ``params`` maps each parameter the plan may fill to its JSON Schema; ``fixed`` holds the
     constructor arguments the catalog decides (connection ids, pools...). A parameter cannot
     be both, and each must be accepted by the operator's constructor. ``inlets``/``outlets``:
-    the Airflow ``Asset``s the tool reads and writes (docs/lineage.md).
+    the Airflow ``Asset``s the tool reads and writes (docs/lineage.md). ``queue``/``executor``: where
+    its steps and undos run (docs/deployment.md); not part of the contract. Both are refused in
+    ``fixed``: routing is the tool's, never an operator argument a catalog could set twice.
     """
     fixed = dict(fixed or {})
+    routed = sorted({"queue", "executor"} & (set(params) | set(fixed)))
+    if routed:
+        raise CatalogError(f"tool {name!r}: set {routed} on the tool (operator_tool(..., queue=...)), not as params")
     overlap = sorted(set(params) & set(fixed))
     if overlap:
         raise CatalogError(f"tool {name!r}: {overlap} are both fixed and plan-filled")
@@ -400,6 +423,8 @@ def operator_tool(
         compensation=compensation,
         circuit=circuit,
         pool=pool,
+        queue=queue,
+        executor=executor,
         inlets=_as_tuple(inlets),
         outlets=_as_tuple(outlets),
         operator_class=operator_class,

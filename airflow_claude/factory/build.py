@@ -136,6 +136,7 @@ def compile_plan(plan: Plan, options: _Options, *, source: str, digest: str | No
                 common["execution_timeout"] = timedelta(seconds=timeout)
             if tool.pool:
                 common["pool"] = tool.pool
+            common.update(tool.route.task_kwargs())  # the tool's queue/executor: its workers
             if tool.inlets:  # the tool's declared Assets (sorted): lineage, and DAGs scheduled on them
                 common["inlets"] = list(tool.inlets)
             if tool.outlets:
@@ -189,6 +190,7 @@ def _add_saga(plan: Plan, catalog: Catalog, tasks: dict[str, Any], digest: str) 
                 limits["execution_timeout"] = timedelta(seconds=undo_tool.max_timeout_seconds)
             if undo_tool.pool:
                 limits["pool"] = undo_tool.pool
+            limits.update(undo_tool.route.task_kwargs())  # an undo runs where its compensating tool runs
             undo[step.id] = CompensateStepOperator.for_step(
                 task_id=f"undo_{step.id}",
                 catalog=catalog,

@@ -49,9 +49,12 @@ def step_doc(plan: Plan, plan_hash: str, step: Step, tool: Tool) -> str:
     if step.description:
         text += fenced(step.description) + "\n\n"
     after = ", ".join(f"`{d}`" for d in step.depends_on) or "nothing"
+    where = ""
+    if not tool.route.is_default:
+        where = f"; runs on {tool.route.label()} (it stays queued until a worker there takes it)"
     return (
         text
-        + f"plan `{plan.id}` `{plan_hash}`; runs after {after}\n\n**Arguments**\n\n"
+        + f"plan `{plan.id}` `{plan_hash}`; runs after {after}{where}\n\n**Arguments**\n\n"
         + fenced(_STEP_JSON(step.args), "json")
     )
 
