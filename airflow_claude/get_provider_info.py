@@ -30,6 +30,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_claude.automation.planning",
                     "airflow_claude.automation.report",
                     "airflow_claude.automation.review",
+                    "airflow_claude.automation.routes",
                     "airflow_claude.automation.saga",
                     "airflow_claude.automation.steps",
                     "airflow_claude.runtime.compensate",

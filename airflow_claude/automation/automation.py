@@ -15,11 +15,17 @@ from typing import Any
 from airflow_claude.automation.budget import RunBudget
 from airflow_claude.automation.settings import AutomationSettings
 from airflow_claude.catalog.catalog import Catalog
+from airflow_claude.catalog.route import DEFAULT_ROUTE, Route
 from airflow_claude.planner.calls import CallPolicy
 from airflow_claude.planner.gateway import ModelGateway
 from airflow_claude.planner.pricing import PriceTable
 
 SAGA_GROUP = "saga"
+
+
+def routed(name: str, route: Route) -> str:
+    """A mapped task's local id on ``route``: ``steps`` on the default route, ``steps_<route>`` elsewhere."""
+    return name if route.is_default else f"{name}_{route.name}"
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,19 @@ class Automation:
 
     def saga_task(self, name: str) -> str:
         return self.task(f"{SAGA_GROUP}.{name}")
+
+    @property
+    def routes(self) -> list[Route]:
+        """The default route, then each queue/executor its catalog's tools name: one steps task each."""
+        return [DEFAULT_ROUTE, *self.catalog.routes]
+
+    def steps_task(self, route: Route, round_number: int) -> str:
+        """The full id of the mapped task that runs a round's steps on ``route``."""
+        return self.task(routed("steps", route), round_number)
+
+    def undo_task(self, route: Route) -> str:
+        """The full id of the mapped task that runs the saga's undos on ``route``."""
+        return self.saga_task(routed("undo", route))
 
     def model_tasks(self) -> list[str]:
         return [self.task(name, r) for r in range(1, self.rounds + 1) for name in ("plan", "review")]

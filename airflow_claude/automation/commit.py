@@ -2,10 +2,14 @@
 
 Its return value is one :class:`StepTicket` per step, in dependency order, which the round's
 ``steps`` task maps over: one task instance per step, each waiting only for its own producers.
+Steps whose tools name a queue or executor go to that route's ``steps_<route>`` task instead
+(``automation/routes.py``).
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +25,7 @@ from airflow_claude.automation.contracts import (
     StepTicket,
     push,
 )
+from airflow_claude.automation.routes import hand_out
 from airflow_claude.automation.task import AutomationTask
 from airflow_claude.fingerprint import canonical_json
 from airflow_claude.observability import tracing
@@ -30,19 +35,27 @@ from airflow_claude.plan.model import Plan
 from airflow_claude.plan.validator import validate_plan
 
 
-def step_tickets(plan: Plan) -> list[StepTicket]:
-    """One ticket per step in dependency order: producers always have lower map indexes."""
+def step_tickets(plan: Plan, task_of: Callable[[str], str]) -> list[StepTicket]:
+    """One ticket per step in dependency order; ``task_of(tool)`` is the mapped task its route runs.
+
+    Within each task, producers always have lower map indexes than the steps that read them.
+    """
     deps = {s.id: list(s.depends_on) for s in plan.steps}
-    order = graph.order(deps)
-    index = {step_id: i for i, step_id in enumerate(order)}
     by_id = {s.id: s for s in plan.steps}
+    where: dict[str, tuple[str, int]] = {}
+    taken: dict[str, int] = defaultdict(int)
+    for step_id in graph.order(deps):
+        task = task_of(by_id[step_id].tool)
+        where[step_id] = (task, taken[task])
+        taken[task] += 1
     return [
         StepTicket(
             step=by_id[step_id].model_dump(mode="json"),
-            index=i,
-            after=sorted(index[d] for d in deps[step_id]),
+            task=where[step_id][0],
+            index=where[step_id][1],
+            after=sorted(where[d] for d in deps[step_id]),
         )
-        for i, step_id in enumerate(order)
+        for step_id in where
     ]
 
 
@@ -58,12 +71,12 @@ class CommitPlanOperator(AutomationTask):
         if decision.edited_text:
             plan_doc, edited = self._edited(context, proposal.plan, decision.edited_text, decision)
         plan = Plan.model_validate(plan_doc)
-        tickets = step_tickets(plan)
+        r = self.round_number
+        tickets = step_tickets(plan, lambda tool: automation.steps_task(automation.catalog[tool].route, r))
         committed = CommittedPlan(
             plan=plan.model_dump(mode="json"),
             plan_hash=plan.hash,
-            steps_task=automation.task("steps", self.round_number),
-            locations={t.step["id"]: t.index for t in tickets},
+            locations={t.step["id"]: (t.task, t.index) for t in tickets},
             edited=edited,
             approved_by=decision.responded_by_user,
             auto_approved=decision.auto,
@@ -79,7 +92,7 @@ class CommitPlanOperator(AutomationTask):
             steps=len(plan.steps),
             edited=edited,
         )
-        return [t.dump() for t in tickets]
+        return hand_out(ti, automation, tickets, lambda route: automation.steps_task(route, r))
 
     def _edited(self, context: Any, original: dict[str, Any], text: str, decision: Decision) -> tuple[Any, bool]:
         data, problems = edit_problems(self.automation, context, original, text)

@@ -15,12 +15,16 @@ USAGE_KEY = "usage"  # model-calling tasks: what they spent, every try counted
 OUTCOME_KEY = "outcome"  # plan/review: why the task failed for good (budget, ...)
 GOAL_KEY = "goal"  # plan: the run's goal, masked (pushed before the model is asked)
 DECISION_KEY = "decision"  # approve: the person's (or the policy's) answer
-COMMITTED_KEY = "committed"  # commit: the plan that runs; its return value is the step tickets
+COMMITTED_KEY = "committed"  # commit: the plan that runs; its return value is the default route's tickets
+ROUTES_KEY = "routes"  # commit and saga.to_undo: the tickets of each other route, by route name
 STEP_RECORD_KEY = "step_record"  # one per step instance: status, attempts, output preview
 UNDO_RECORD_KEY = "undo_record"  # one per undone step
 REPORT_KEY = "report"  # the run report, kept when the run fails
 
 M = TypeVar("M", bound=BaseModel)
+
+#: Where a step (or undo) runs: the mapped task's full id and the instance's map index.
+Location = tuple[str, int]
 
 
 class Payload(BaseModel):
@@ -69,11 +73,12 @@ class Decision(Payload):
 
 
 class StepTicket(Payload):
-    """What one mapped step instance gets: its step, its map index, the indexes it waits for."""
+    """What one mapped step instance gets: its step, where it runs, and the instances it waits for."""
 
     step: dict[str, Any]
+    task: str  # the route's mapped task (``attempt_<n>.steps`` or ``attempt_<n>.steps_<route>``)
     index: int
-    after: list[int] = Field(default_factory=list)
+    after: list[Location] = Field(default_factory=list)
 
 
 class CommittedPlan(Payload):
@@ -81,8 +86,7 @@ class CommittedPlan(Payload):
 
     plan: dict[str, Any]
     plan_hash: str
-    steps_task: str
-    locations: dict[str, int]  # step id -> map index of ``steps_task``
+    locations: dict[str, Location]  # step id -> (its route's steps task, map index)
     edited: bool = False
     approved_by: Any = None
     auto_approved: bool = False
@@ -116,8 +120,9 @@ class UndoTicket(Payload):
 
     step: dict[str, Any]
     round: int
+    task: str  # the compensating tool's route's undo task (``saga.undo`` or ``saga.undo_<route>``)
     index: int
-    after: list[int] = Field(default_factory=list)
+    after: list[Location] = Field(default_factory=list)
 
 
 class UndoRecord(Payload):

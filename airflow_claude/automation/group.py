@@ -17,15 +17,17 @@ from airflow.sdk.definitions._internal.mixins import DependencyMixin
 from airflow.sdk.definitions.xcom_arg import PlainXComArg, XComArg
 
 from airflow_claude.automation.approval import PlanApprovalOperator
-from airflow_claude.automation.automation import SAGA_GROUP, Automation, GoalSource, register_automation
+from airflow_claude.automation.automation import SAGA_GROUP, Automation, GoalSource, register_automation, routed
 from airflow_claude.automation.commit import CommitPlanOperator
 from airflow_claude.automation.planning import PlanRoundOperator
 from airflow_claude.automation.report import ReportOperator
 from airflow_claude.automation.review import ReviewOperator
+from airflow_claude.automation.routes import RouteTicketsOperator
 from airflow_claude.automation.saga import UndoListOperator, UndoStepOperator
 from airflow_claude.automation.settings import AutomationSettings
 from airflow_claude.automation.steps import RunPlanStepOperator, StepRetryPolicy, steps_alias
 from airflow_claude.catalog.catalog import Catalog
+from airflow_claude.catalog.route import Route
 from airflow_claude.planner.calls import CallPolicy
 from airflow_claude.planner.pricing import PriceTable
 from airflow_claude.planner.retry import CLAUDE_RETRY_POLICY
@@ -168,24 +170,26 @@ def _build(
                 plan = PlanRoundOperator(task_id="plan", round_number=r, **ids, **model_task)
                 approve = PlanApprovalOperator(task_id="approve", round_number=r, **ids)
                 commit = CommitPlanOperator(task_id="commit", round_number=r, **ids)
-                steps = RunPlanStepOperator.partial(
-                    task_id="steps",
-                    round_number=r,
-                    retries=settings.max_step_retries,
-                    retry_delay=settings.step_retry_delay,
-                    retry_policy=StepRetryPolicy(automation.id),
-                    execution_timeout=timedelta(seconds=step_timeout) if step_timeout else None,
-                    map_index_template="{{ step_id }}",
-                    max_active_tis_per_dagrun=settings.max_parallel,
-                    **ids,
-                    **({"pool": steps_pool} if steps_pool else {}),
-                    **({"outlets": [steps_alias(automation.id)]} if writes_assets else {}),
-                ).expand(ticket=commit.output)
                 review = ReviewOperator(
                     task_id="review", round_number=r, trigger_rule=TriggerRule.ALL_DONE, **ids, **model_task
                 )
-                plan >> approve >> commit >> steps >> review
-                commit >> review
+                for route in automation.routes:  # one mapped task per queue/executor the tools name
+                    steps = RunPlanStepOperator.partial(
+                        task_id=routed("steps", route),
+                        round_number=r,
+                        retries=settings.max_step_retries,
+                        retry_delay=settings.step_retry_delay,
+                        retry_policy=StepRetryPolicy(automation.id),
+                        execution_timeout=timedelta(seconds=step_timeout) if step_timeout else None,
+                        map_index_template="{{ step_id }}",
+                        max_active_tis_per_dagrun=settings.max_parallel,
+                        **ids,
+                        **route.task_kwargs(),
+                        **({"pool": steps_pool} if steps_pool else {}),
+                        **({"outlets": [steps_alias(automation.id)]} if writes_assets else {}),
+                    ).expand(ticket=_tickets(commit, route, automation.task("commit", r), ids))
+                    steps >> review
+                plan >> approve >> commit >> review
             if reviews:
                 reviews[-1] >> plan
             elif upstream_goal is not None:
@@ -193,16 +197,29 @@ def _build(
             reviews.append(review)
         with TaskGroup(group_id=SAGA_GROUP, tooltip="undo finished mutating steps when the run fails, newest first"):
             to_undo = UndoListOperator(task_id="to_undo", trigger_rule=TriggerRule.ALL_DONE, **ids)
-            undo = UndoStepOperator.partial(
-                task_id="undo",
-                retries=2,
-                retry_delay=settings.step_retry_delay,
-                map_index_template="{{ step_id }}",
-                **ids,
-            ).expand(ticket=to_undo.output)
+            undos = [
+                UndoStepOperator.partial(
+                    task_id=routed("undo", route),
+                    retries=2,
+                    retry_delay=settings.step_retry_delay,
+                    map_index_template="{{ step_id }}",
+                    **ids,
+                    **route.task_kwargs(),
+                ).expand(ticket=_tickets(to_undo, route, automation.saga_task("to_undo"), ids))
+                for route in automation.routes
+            ]
             reviews >> to_undo
         report = ReportOperator(task_id="report", trigger_rule=TriggerRule.ALL_DONE, **ids)
-        undo >> report
+        undos >> report
         to_undo >> report
         reviews >> report
     return AutomationGroup(outer, report, automation.id)
+
+
+def _tickets(producer: Any, route: Route, producer_id: str, ids: dict[str, Any]) -> Any:
+    """What a route's mapped task maps over: the producer's return value, or its ``route_<name>`` task's."""
+    if route.is_default:
+        return producer.output
+    hand = RouteTicketsOperator(task_id=f"route_{route.name}", source_task=producer_id, route_name=route.name, **ids)
+    producer >> hand
+    return hand.output

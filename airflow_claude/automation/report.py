@@ -16,6 +16,7 @@ from airflow_claude.automation.contracts import (
     GOAL_KEY,
     OUTCOME_KEY,
     REPORT_KEY,
+    ROUTES_KEY,
     UNDO_RECORD_KEY,
     USAGE_KEY,
     CommittedPlan,
@@ -115,14 +116,15 @@ class ReportOperator(AutomationTask):
     def _compensation(self, context: Any) -> dict[str, list[str]]:
         """What the saga undid, and the finished compensable steps it could not undo."""
         ti = context["ti"]
-        listed = ti.xcom_pull(task_ids=self.automation.saga_task("to_undo")) or []
+        to_undo = self.automation.saga_task("to_undo")
+        listed = list(ti.xcom_pull(task_ids=to_undo) or [])
+        for routed in (ti.xcom_pull(task_ids=to_undo, key=ROUTES_KEY) or {}).values():
+            listed.extend(routed)
         undone: list[str] = []
         not_undone: list[str] = []
         for item in listed:
             ticket = UndoTicket.model_validate(item)
-            record = pull(
-                ti, UndoRecord, self.automation.saga_task("undo"), key=UNDO_RECORD_KEY, map_index=ticket.index
-            )
+            record = pull(ti, UndoRecord, ticket.task, key=UNDO_RECORD_KEY, map_index=ticket.index)
             (undone if record is not None else not_undone).append(f"round {ticket.round}: {ticket.step['id']}")
         return {"undone": undone, "not_undone": not_undone}
 

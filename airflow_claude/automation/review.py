@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from airflow.sdk.exceptions import AirflowSkipException, DownstreamTasksSkipped
@@ -25,6 +26,7 @@ from airflow_claude.automation.contracts import (
     push,
 )
 from airflow_claude.automation.task import AutomationTask
+from airflow_claude.catalog.route import Route
 from airflow_claude.fingerprint import canonical_json
 from airflow_claude.observability import lineage
 from airflow_claude.observability.records import emit
@@ -61,14 +63,26 @@ def review_tool() -> dict[str, Any]:
 
 
 def step_summaries(
-    plan: dict[str, Any], records: dict[str, dict[str, Any] | None], max_chars: int
+    plan: dict[str, Any],
+    records: dict[str, dict[str, Any] | None],
+    max_chars: int,
+    routes: Mapping[str, Route] | None = None,
 ) -> list[dict[str, Any]]:
-    """Each step's status and a capped, masked preview of its output or error; sorted as in the plan."""
+    """Each step's status and a capped, masked preview of its output or error; sorted as in the plan.
+
+    ``routes``: the queue/executor of each routed tool, named on its steps (a step that never left
+    its queue says where it waited).
+    """
     per_step = max(200, max_chars // max(1, len(plan["steps"])))
     summaries = []
     for step in plan["steps"]:
         record = records.get(step["id"]) or {"status": "not_run"}
         entry: dict[str, Any] = {"id": step["id"], "tool": step["tool"], "status": record.get("status")}
+        route = (routes or {}).get(step["tool"])
+        if route is not None:
+            entry.update(route.task_kwargs())
+            if not records.get(step["id"]):
+                entry["error"] = f"did not run; it was sent to {route.label()}: is a worker listening there?"
         for key in ("attempts", "duration_s", "run_values"):
             if key in record:
                 entry[key] = record[key]
@@ -148,13 +162,14 @@ class ReviewOperator(lineage.LineageMixin, AutomationTask):
         if committed is None:
             return not_executed(self, context, proposal).dump()
         records = {
-            step_id: pull(ti, StepRecord, committed.steps_task, key=STEP_RECORD_KEY, map_index=index)
-            for step_id, index in committed.locations.items()
+            step_id: pull(ti, StepRecord, task_id, key=STEP_RECORD_KEY, map_index=index)
+            for step_id, (task_id, index) in committed.locations.items()
         }
         summaries = step_summaries(
             committed.plan,
             {k: (r.dump() if r else None) for k, r in records.items()},
             automation.settings.review_output_chars,
+            routes={t: tool.route for t, tool in automation.catalog.items() if not tool.route.is_default},
         )
         if automation.settings.review == "on_failure" and all(s["status"] == "success" for s in summaries):
             reason = "every step succeeded; not reviewed by Claude (review='on_failure')"

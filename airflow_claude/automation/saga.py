@@ -3,7 +3,8 @@
 ``saga.to_undo`` (after every review) lists the finished compensable steps of every round, the
 newest round first and, within a round, a step before the steps it depends on. ``saga.undo`` is
 mapped over that list: each instance waits in the triggerer for the undos that must go first,
-then calls the compensating tool through the one compensation path of the package.
+then calls the compensating tool through the one compensation path of the package. An undo whose
+compensating tool names a queue runs in that route's ``saga.undo_<route>`` task.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from airflow_claude.automation.contracts import (
     UndoTicket,
     push,
 )
+from airflow_claude.automation.routes import hand_out
 from airflow_claude.automation.steps import committed_outputs, plan_scope
 from airflow_claude.automation.task import AutomationTask
 from airflow_claude.automation.waiting import InstancesFinishedTrigger
@@ -59,27 +61,29 @@ class UndoListOperator(AutomationTask):
             committed = self.pull(context, CommittedPlan, "commit", key=COMMITTED_KEY, round_number=r)
             if committed is None:
                 continue
-            states = instance_states(
-                ti.get_task_states, ti.dag_id, ti.run_id, committed.steps_task, committed.locations.values()
-            )
+            states = instance_states(ti.get_task_states, ti.dag_id, ti.run_id, committed.locations.values())
             steps = {s["id"]: s for s in committed.plan["steps"]}
+            deps = {s["id"]: s.get("depends_on") or [] for s in committed.plan["steps"]}
             finished = [
                 step_id
-                for step_id, index in sorted(committed.locations.items(), key=lambda item: -item[1])
-                if states.get(index) == "success"
+                for step_id in reversed(graph.order(deps))  # a step before the steps it depends on
+                if states.get(tuple(committed.locations[step_id])) == "success"  # type: ignore[arg-type]
                 and (tool := catalog.get(steps[step_id]["tool"])) is not None
                 and tool.compensation is not None
             ]
-            ancestors = graph.ancestors({s["id"]: s.get("depends_on") or [] for s in committed.plan["steps"]})
-            newer = [t.index for t in tickets]  # every undo of a later round goes first
-            position: dict[str, int] = {}
+            ancestors = graph.ancestors(deps)
+            newer = [(t.task, t.index) for t in tickets]  # every undo of a later round goes first
+            placed: dict[str, tuple[str, int]] = {}
             for step_id in finished:
-                dependents = [position[o] for o in position if step_id in ancestors[o]]
-                position[step_id] = len(tickets)
+                undo_tool = catalog[catalog[steps[step_id]["tool"]].compensation.tool]  # type: ignore[union-attr]
+                task = self.automation.undo_task(undo_tool.route)
+                index = sum(1 for t in tickets if t.task == task)
+                dependents = [placed[o] for o in placed if step_id in ancestors[o]]
+                placed[step_id] = (task, index)
                 tickets.append(
-                    UndoTicket(step=steps[step_id], round=r, index=len(tickets), after=sorted(newer + dependents))
+                    UndoTicket(step=steps[step_id], round=r, task=task, index=index, after=sorted(newer + dependents))
                 )
-        return [t.dump() for t in tickets]
+        return hand_out(ti, self.automation, tickets, self.automation.undo_task)
 
 
 class UndoStepOperator(AutomationTask):
@@ -95,11 +99,9 @@ class UndoStepOperator(AutomationTask):
         ticket = UndoTicket.model_validate(self.ticket)
         context["step_id"] = f"undo {ticket.step['id']}"
         ti = context["ti"]
-        if ticket.after and not all_finished(
-            instance_states(ti.get_task_states, ti.dag_id, ti.run_id, ti.task_id, ticket.after)
-        ):
+        if ticket.after and not all_finished(instance_states(ti.get_task_states, ti.dag_id, ti.run_id, ticket.after)):
             self.defer(
-                trigger=InstancesFinishedTrigger(ti.dag_id, ti.run_id, ti.task_id, ticket.after),
+                trigger=InstancesFinishedTrigger(ti.dag_id, ti.run_id, ticket.after),
                 method_name="earlier_undos_finished",
             )
         return self._undo(context, ticket)

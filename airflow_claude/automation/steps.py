@@ -3,6 +3,7 @@
 Each instance is labelled with its step id in the Grid. A step with producers waits for them in
 the triggerer (no worker slot held) and runs as soon as its own producers succeeded, not when a
 whole level did; if one of them did not succeed, the step is skipped and recorded ``not_run``.
+Steps of tools routed to a queue run in that route's ``steps_<route>`` task, the same operator.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from airflow_claude.automation.contracts import (
     push,
 )
 from airflow_claude.automation.task import AutomationTask
-from airflow_claude.automation.waiting import InstancesFinishedTrigger
+from airflow_claude.automation.waiting import InstancesFinishedTrigger, event_states
 from airflow_claude.errors import StepError
 from airflow_claude.observability import lineage
 from airflow_claude.observability.redaction import redact_value
@@ -41,8 +42,8 @@ def plan_scope(plan: dict[str, Any], context: Any) -> RunScope:
 
 
 def committed_outputs(ti: Any, committed: CommittedPlan) -> Any:
-    """Outputs of this round's steps: the instance of the round's ``steps`` task that ran each."""
-    return output_fetcher(ti, lambda step_id: (committed.steps_task, committed.locations[step_id]))
+    """Outputs of this round's steps: the instance of the route's ``steps`` task that ran each."""
+    return output_fetcher(ti, lambda step_id: committed.locations[step_id])
 
 
 class StepRetryPolicy(RetryPolicy):
@@ -100,29 +101,29 @@ class RunPlanStepOperator(lineage.LineageMixin, AutomationTask):
         if not ticket.after:
             return self._run(context, ticket)
         ti = context["ti"]
-        states = instance_states(ti.get_task_states, ti.dag_id, ti.run_id, ti.task_id, ticket.after)
+        states = instance_states(ti.get_task_states, ti.dag_id, ti.run_id, ticket.after)
         if all_finished(states):
             return self._after_producers(context, ticket, states)
         self.defer(
-            trigger=InstancesFinishedTrigger(ti.dag_id, ti.run_id, ti.task_id, ticket.after),
+            trigger=InstancesFinishedTrigger(ti.dag_id, ti.run_id, ticket.after),
             method_name="producers_finished",
         )
 
     def producers_finished(self, context: Any, event: dict[str, Any]) -> Any:
         ticket = StepTicket.model_validate(self.ticket)
         context["step_id"] = ticket.step["id"]
-        states = {int(i): s for i, s in (event.get("states") or {}).items()}
-        if set(states) != set(ticket.after):
+        states = event_states(event)
+        if set(states) != {(task, index) for task, index in ticket.after}:
             raise RuntimeError(f"the wait for step '{ticket.step['id']}' ended with an unexpected event: {event}")
         return self._after_producers(context, ticket, states)
 
-    def _after_producers(self, context: Any, ticket: StepTicket, states: dict[int, str | None]) -> Any:
-        failed = sorted(i for i, state in states.items() if state != "success")
+    def _after_producers(self, context: Any, ticket: StepTicket, states: dict[tuple[str, int], str | None]) -> Any:
+        failed = {where for where, state in states.items() if state != "success"}
         if not failed:
             return self._run(context, ticket)
         committed = self.pull(context, CommittedPlan, "commit", key=COMMITTED_KEY)
         assert committed is not None
-        names = sorted(step_id for step_id, i in committed.locations.items() if i in failed)
+        names = sorted(step_id for step_id, where in committed.locations.items() if tuple(where) in failed)
         reason = f"not run: {', '.join(names)} did not succeed"
         record = StepRecord(step_id=ticket.step["id"], tool=ticket.step["tool"], status="not_run", error=reason)
         push(context["ti"], STEP_RECORD_KEY, record)

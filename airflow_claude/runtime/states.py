@@ -6,7 +6,7 @@ ask here; XCom records are what a step reported, not the truth about whether it 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 FAILED = frozenset({"failed", "upstream_failed"})
@@ -21,17 +21,21 @@ def task_states(ti: Any, task_ids: Sequence[str]) -> dict[str, str | None]:
 
 
 def instance_states(
-    get_task_states: Callable[..., Any], dag_id: str, run_id: str, task_id: str, map_indexes: Iterable[int]
-) -> dict[int, str | None]:
-    """The state of each instance ``task_id[i]`` of a run (None: not created or not scheduled yet).
+    get_task_states: Callable[..., Any], dag_id: str, run_id: str, instances: Iterable[tuple[str, int]]
+) -> dict[tuple[str, int], str | None]:
+    """The state of each mapped instance ``(task_id, map_index)`` of a run (None: not created or scheduled yet).
 
     ``get_task_states`` is the Task SDK's ``RuntimeTaskInstance.get_task_states`` (``ti.get_task_states``
-    in a task; the class's own in the triggerer).
+    in a task; the class's own in the triggerer). One call for every task involved.
     """
-    raw = get_task_states(dag_id=dag_id, task_ids=[task_id], run_ids=[run_id])
+    wanted = [(str(task_id), int(index)) for task_id, index in instances]
+    if not wanted:
+        return {}
+    task_ids = sorted({task_id for task_id, _ in wanted})
+    raw = get_task_states(dag_id=dag_id, task_ids=task_ids, run_ids=[run_id])
     states = raw.get(run_id, {}) if isinstance(raw, dict) else {}
-    return {i: states.get(f"{task_id}_{i}") for i in map_indexes}
+    return {(task_id, index): states.get(f"{task_id}_{index}") for task_id, index in wanted}
 
 
-def all_finished(states: dict[int, str | None]) -> bool:
+def all_finished(states: Mapping[Any, str | None]) -> bool:
     return all(state in TERMINAL for state in states.values())

@@ -83,12 +83,10 @@ def committed(ti: FakeTI, doc: dict[str, Any], round_number: int = 1) -> Committ
 
 
 def run_step_instance(ti: FakeTI, c: CommittedPlan, step_id: str, round_number: int = 1) -> Any:
-    index = c.locations[step_id]
+    task_id, index = c.locations[step_id]
     tickets = ti.xcom[(f"attempt_{round_number}.commit", None, "return_value")]
-    op = RunPlanStepOperator(
-        task_id=f"attempt_{round_number}.steps", automation_id=DAG_ID, round_number=round_number, ticket=tickets[index]
-    )
-    return op.execute(context(ti.at(f"attempt_{round_number}.steps", index)))
+    op = RunPlanStepOperator(task_id=task_id, automation_id=DAG_ID, round_number=round_number, ticket=tickets[index])
+    return op.execute(context(ti.at(task_id, index)))
 
 
 def test_tickets_put_producers_first_and_name_what_each_step_waits_for() -> None:
@@ -100,13 +98,13 @@ def test_tickets_put_producers_first_and_name_what_each_step_waits_for() -> None
             step("a", "count", {"name": "x"}),
         )
     )
-    tickets = step_tickets(diamond)
+    tickets = step_tickets(diamond, lambda tool: "attempt_1.steps")
     order = [t.step["id"] for t in tickets]
     assert order.index("a") < order.index("b") < order.index("d") and order.index("c") < order.index("d")
     by_id = {t.step["id"]: t for t in tickets}
     assert by_id["a"].after == []
-    assert by_id["d"].after == sorted([by_id["b"].index, by_id["c"].index])
-    assert [t.index for t in tickets] == list(range(4))
+    assert by_id["d"].after == sorted([("attempt_1.steps", by_id["b"].index), ("attempt_1.steps", by_id["c"].index)])
+    assert [t.index for t in tickets] == list(range(4)) and {t.task for t in tickets} == {"attempt_1.steps"}
 
 
 def test_approval_off_records_an_automatic_decision() -> None:
@@ -122,9 +120,9 @@ def test_approval_off_records_an_automatic_decision() -> None:
 def test_commit_fixes_the_plan_and_hands_out_one_ticket_per_step() -> None:
     ti = FakeTI()
     c = committed(ti, CHAIN)
-    assert c.steps_task == "attempt_1.steps" and c.auto_approved and not c.edited
+    assert {task for task, _ in c.locations.values()} == {"attempt_1.steps"} and c.auto_approved and not c.edited
     assert set(c.locations) == {"first", "second", "tally"}
-    assert c.locations["first"] < c.locations["second"]
+    assert c.locations["first"][1] < c.locations["second"][1]
 
 
 def test_an_edited_plan_is_validated_again_and_an_invalid_edit_runs_nothing() -> None:
@@ -153,19 +151,19 @@ def test_a_step_runs_its_tool_once_and_records_what_happened() -> None:
     c = committed(ti, CHAIN)
     output = run_step_instance(ti, c, "first")
     assert output["name"] == "alpha" and CALLS == [("write", {"name": "alpha"})]
-    record = StepRecord.model_validate(ti.xcom[("attempt_1.steps", c.locations["first"], STEP_RECORD_KEY)])
+    record = StepRecord.model_validate(ti.xcom[(*c.locations["first"], STEP_RECORD_KEY)])
     assert record.status == "success" and record.attempts == 1 and record.output["name"] == "alpha"
 
 
 def test_a_step_waits_in_the_triggerer_while_its_producer_runs() -> None:
     ti = FakeTI()
     c = committed(ti, CHAIN)
-    ti.states[("attempt_1.steps", c.locations["first"])] = "running"
+    ti.states[c.locations["first"]] = "running"
     with pytest.raises(TaskDeferred) as deferred:
         run_step_instance(ti, c, "second")
     trigger = deferred.value.trigger
     assert isinstance(trigger, InstancesFinishedTrigger)
-    assert trigger.task_id == "attempt_1.steps" and trigger.map_indexes == [c.locations["first"]]
+    assert trigger.instances == [list(c.locations["first"])]
     assert deferred.value.method_name == "producers_finished"
 
 
@@ -174,8 +172,8 @@ def test_a_step_reads_its_producer_output_by_map_index() -> None:
     ti = FakeTI()
     c = committed(ti, CHAIN)
     first = run_step_instance(ti, c, "first")
-    ti.xcom[("attempt_1.steps", c.locations["first"], "return_value")] = first
-    ti.states[("attempt_1.steps", c.locations["first"])] = "success"
+    ti.xcom[(*c.locations["first"], "return_value")] = first
+    ti.states[c.locations["first"]] = "success"
     second = run_step_instance(ti, c, "second")
     assert second["name"] == "alpha" and CALLS[-1] == ("write", {"name": "alpha"})
 
@@ -184,18 +182,18 @@ def test_a_step_whose_producer_failed_is_skipped_and_recorded_not_run() -> None:
     CALLS.clear()
     ti = FakeTI()
     c = committed(ti, CHAIN)
-    ti.states[("attempt_1.steps", c.locations["first"])] = "failed"
+    ti.states[c.locations["first"]] = "failed"
     with pytest.raises(AirflowSkipException, match="first did not succeed"):
         run_step_instance(ti, c, "second")
-    record = StepRecord.model_validate(ti.xcom[("attempt_1.steps", c.locations["second"], STEP_RECORD_KEY)])
+    record = StepRecord.model_validate(ti.xcom[(*c.locations["second"], STEP_RECORD_KEY)])
     assert record.status == "not_run" and CALLS == []
 
 
 def finished_round(ti: FakeTI, doc: dict[str, Any], round_number: int, verdict: str) -> CommittedPlan:
     c = committed(ti, doc, round_number)
-    for step_id, index in c.locations.items():
-        ti.states[(c.steps_task, index)] = "success"
-        ti.xcom[(c.steps_task, index, "return_value")] = {"key": f"ik_{round_number}_{step_id}", "name": step_id}
+    for step_id, (task_id, index) in c.locations.items():
+        ti.states[(task_id, index)] = "success"
+        ti.xcom[(task_id, index, "return_value")] = {"key": f"ik_{round_number}_{step_id}", "name": step_id}
     ti.xcom[(f"attempt_{round_number}.review", None, "return_value")] = RoundReview(
         verdict=verdict, reason="r", plan_id=c.plan["id"], plan_hash=c.plan_hash
     ).dump()
@@ -208,9 +206,11 @@ def test_the_saga_lists_finished_mutating_steps_newest_round_first_dependents_fi
     finished_round(ti, plan_doc(step("again", "write", {"name": "gamma"}), plan_id="kit_plan_v2"), 2, "escalate")
     listed = [UndoTicket.model_validate(t) for t in task("saga.to_undo").execute(context(ti.at("saga.to_undo")))]
     assert [(t.round, t.step["id"]) for t in listed] == [(2, "again"), (1, "second"), (1, "first")]
+    assert [t.task for t in listed] == ["saga.undo"] * 3 and [t.index for t in listed] == [0, 1, 2]
     assert listed[0].after == []
-    assert listed[1].after == [0]  # after every undo of round 2
-    assert listed[2].after == [0, 1]  # and after the undo of the step that used its output
+    assert listed[1].after == [("saga.undo", 0)]  # after every undo of round 2
+    # and after the undo of the step that used its output
+    assert listed[2].after == [("saga.undo", 0), ("saga.undo", 1)]
 
 
 def test_the_saga_undoes_nothing_when_the_run_is_done() -> None:
@@ -261,8 +261,8 @@ def test_the_report_sums_the_rounds_and_fails_the_run_when_the_automation_failed
 def test_review_on_failure_calls_no_model_when_every_step_succeeded() -> None:
     ti = FakeTI()
     c = committed(ti, CHAIN)
-    for step_id, index in c.locations.items():
-        ti.xcom[(c.steps_task, index, STEP_RECORD_KEY)] = StepRecord(step_id=step_id, tool="t", status="success").dump()
+    for step_id, (task_id, index) in c.locations.items():
+        ti.xcom[(task_id, index, STEP_RECORD_KEY)] = StepRecord(step_id=step_id, tool="t", status="success").dump()
     with pytest.raises(DownstreamTasksSkipped) as skipped:  # done: round 2 never runs
         task("attempt_1.review").execute(context(ti.at("attempt_1.review")))
     assert skipped.value.tasks == ["attempt_2.plan", "attempt_2.review"]
@@ -346,9 +346,9 @@ def test_the_review_asks_claude_when_a_step_failed_and_keeps_the_next_round(clau
     claude.reply_tool_use("submit_review", {"verdict": "replan", "reason": "second failed"})
     ti = FakeTI()
     c = committed(ti, CHAIN)
-    for step_id, index in c.locations.items():
+    for step_id, (task_id, index) in c.locations.items():
         status = "failed" if step_id == "second" else "success"
-        ti.xcom[(c.steps_task, index, STEP_RECORD_KEY)] = StepRecord(step_id=step_id, tool="t", status=status).dump()
+        ti.xcom[(task_id, index, STEP_RECORD_KEY)] = StepRecord(step_id=step_id, tool="t", status=status).dump()
     review = RoundReview.model_validate(task("attempt_1.review").execute(context(ti.at("attempt_1.review"))))
     assert review.verdict == "replan" and review.reviewed
     sent = json.loads(claude.message_requests()[0].body["messages"][0]["content"][0]["text"])
@@ -372,7 +372,9 @@ def test_the_wait_fires_when_every_producer_finished_and_not_before_its_minimum_
         return {run_ids[0]: {"attempt_1.steps_0": "success", "attempt_1.steps_1": second}}
 
     monkeypatch.setattr(RuntimeTaskInstance, "get_task_states", staticmethod(states))
-    trigger = InstancesFinishedTrigger(DAG_ID, "r1", "attempt_1.steps", [1, 0], poll_seconds=0.05, min_wait_seconds=0.4)
+    trigger = InstancesFinishedTrigger(
+        DAG_ID, "r1", [("attempt_1.steps", 1), ("attempt_1.steps", 0)], poll_seconds=0.05, min_wait_seconds=0.4
+    )
     classpath, kwargs = trigger.serialize()
     assert classpath == "airflow_claude.automation.waiting.InstancesFinishedTrigger"
     assert InstancesFinishedTrigger(**kwargs).serialize() == (classpath, kwargs)
@@ -383,5 +385,5 @@ def test_the_wait_fires_when_every_producer_finished_and_not_before_its_minimum_
             return event, time.monotonic() - started
 
     event, waited = asyncio.run(first_event())
-    assert event.payload == {"states": {"0": "success", "1": "success"}}
+    assert event.payload == {"states": [["attempt_1.steps", 0, "success"], ["attempt_1.steps", 1, "success"]]}
     assert waited >= 0.4 and len(polls) > 3  # producers were done after 3 polls; the minimum wait held it back
