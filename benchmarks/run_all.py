@@ -3,8 +3,8 @@
 Targets are reported, never asserted: the exit code is 0 unless a benchmark crashes.
 
 Run: ``.venv/bin/python benchmarks/run_all.py [--plans 1000] [--rounds 5] [--chunk-plans 0] [--steps 1000]
-[--obs-rounds 7] [--obs-steps-per-round 15] [--automation-pairs N]`` (the automation-overhead benchmark
-starts a real Airflow: it runs only when asked).
+[--obs-rounds 7] [--obs-steps-per-round 15] [--automation-pairs N] [--celery-pairs N]`` (the automation-overhead
+and Celery-overhead benchmarks start a real Airflow: they run only when asked).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ def summary(
     planner: dict[str, Any] | None = None,
     automation: dict[str, Any] | None = None,
     observability: dict[str, Any] | None = None,
+    celery: dict[str, Any] | None = None,
 ) -> str:
     lines = ["", "Summary", "-------"]
     if factory:
@@ -102,6 +103,15 @@ def summary(
                 f"{compiled['created_median']:g}, executed {auto['executed_median']:g} vs "
                 f"{compiled['executed_median']:g}"
             )
+    if celery and "ratio_wall_s" in celery.get("summary", {}):
+        s = celery["summary"]
+        compiled, hand = s["bench_celery_plan"], s["bench_celery_hand"]
+        lines.append(
+            f"Celery overhead (20-step plan vs hand-written PythonOperators, {compiled['runs']} pairs): wall "
+            f"{compiled['wall_s_median']:.1f} s vs {hand['wall_s_median']:.1f} s, ratio {s['ratio_wall_s']:.3f}x "
+            f"(per pair {s['ratio_wall_s_paired_median']:.3f}x; target <= 1.05x: "
+            f"{'met' if s['ratio_wall_s'] <= 1.05 else 'NOT met'}), first task -> last task {s['ratio_tasks_s']:.3f}x"
+        )
     return "\n".join(lines)
 
 
@@ -124,6 +134,12 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=0,
         help="pairs for the automation-overhead benchmark (starts a real Airflow, ~3-5 min a pair); 0: skip it",
+    )
+    parser.add_argument(
+        "--celery-pairs",
+        type=int,
+        default=0,
+        help="pairs for the Celery-overhead benchmark (a real Airflow on Celery, ~1-2 min a pair); 0: skip it",
     )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench_results_") as tmp:
@@ -151,8 +167,12 @@ def main(argv: list[str] | None = None) -> int:
             print(flush=True)
             pairs = ["--pairs", str(args.automation_pairs)]
             automation = _run("bench_automation_overhead.py", pairs, Path(tmp) / "a.json")
-    print(summary(factory, validate, planner, automation, observability))
-    crashed = automation is None and args.automation_pairs > 0
+        celery = None
+        if args.celery_pairs > 0:
+            print(flush=True)
+            celery = _run("bench_celery_overhead.py", ["--pairs", str(args.celery_pairs)], Path(tmp) / "c.json")
+    print(summary(factory, validate, planner, automation, observability, celery))
+    crashed = (automation is None and args.automation_pairs > 0) or (celery is None and args.celery_pairs > 0)
     ran = (factory, validate, planner, observability)
     return 0 if all(result is not None for result in ran) and not crashed else 1
 
