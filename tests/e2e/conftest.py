@@ -31,6 +31,9 @@ InstanceFactory = Callable[..., AirflowInstance]
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "e2e: runs a real Airflow (scheduler, dag-processor, api-server)")
+    config.addinivalue_line(
+        "markers", "celery: runs a real Airflow on the CeleryExecutor (private Redis, PostgreSQL, Celery workers)"
+    )
     config.stash[_TIMINGS_KEY] = []
 
 
