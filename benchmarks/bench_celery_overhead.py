@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -147,6 +148,9 @@ class RunRecord:
     queue_delay_s: float  # median start_date - queued_when of the run's tasks
     executed: int
     retried: int
+    parse_s: float = float("nan")  # median DAG file parse in the task process (its log: dag_file_parse_ms)
+    after_parse_s: float = float("nan")  # median parse done -> the task's last log line (execute and after)
+    tool_s: float = float("nan")  # median tool call (compiled steps' step.finished duration_s)
 
 
 def _ts(value: str | None) -> datetime | None:
@@ -186,12 +190,59 @@ def record_of(
     )
 
 
+def log_breakdown(entries: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """From one task log's structured entries: parse seconds, parse -> last line, and the tool call."""
+    out: dict[str, float] = {}
+    parsed_at = last = None
+    for entry in entries:
+        at = _ts(entry.get("timestamp"))
+        last = at or last
+        event = str(entry.get("event", ""))
+        if event == "Worker startup parse complete" and entry.get("dag_file_parse_ms") is not None:
+            out["parse_s"] = float(entry["dag_file_parse_ms"]) / 1000.0
+            parsed_at = at
+        elif event.startswith("airflow_claude step.finished "):
+            out["tool_s"] = float(json.loads(event.split(" ", 2)[2]).get("duration_s", "nan"))
+    if parsed_at and last:
+        out["after_parse_s"] = (last - parsed_at).total_seconds()
+    return out
+
+
+def breakdown(instance: Any, dag_id: str, run_id: str, tis: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """Medians of ``log_breakdown`` over the run's task instances (first try)."""
+    found: dict[str, list[float]] = {}
+    for ti in tis:
+        if not ti.get("hostname"):
+            continue
+        path = f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{ti['task_id']}/logs/1"
+        try:
+            body = instance.request(
+                "GET", path, params={"full_content": "true"}, headers={"Accept": "application/json"}
+            )
+        except Exception:  # a missing log must not lose the run's figures
+            continue
+        content = body.get("content") if isinstance(body, dict) else None
+        for name, value in log_breakdown([e for e in content or [] if isinstance(e, Mapping)]).items():
+            found.setdefault(name, []).append(value)
+    return {name: statistics.median(values) for name, values in found.items()}
+
+
 def pair_order(pair: int) -> tuple[str, str]:
     """Compiled first in even pairs, the hand-written DAG first in odd ones."""
     return CONTENDERS if pair % 2 == 0 else (HAND, COMPILED)
 
 
-_FIELDS = ("wall_s", "tasks_s", "task_seconds", "queue_delay_s", "executed", "retried")
+_FIELDS = (
+    "wall_s",
+    "tasks_s",
+    "task_seconds",
+    "queue_delay_s",
+    "executed",
+    "retried",
+    "parse_s",
+    "after_parse_s",
+    "tool_s",
+)
 
 
 def summarize(records: Sequence[RunRecord]) -> dict[str, Any]:
@@ -239,7 +290,10 @@ def report(summary: Mapping[str, Any], records: Sequence[RunRecord], meta: Mappi
             lines.append(
                 f"{dag_id:<20} median wall {s['wall_s_median']:.1f} s, tasks {s['tasks_s_median']:.1f} s, task time "
                 f"{s['task_seconds_median']:.1f} s, queue delay {s['queue_delay_s_median']:.2f} s, TIs "
-                f"{s['executed_median']:g}, retried {s['retried_median']:g}; states {s['states']}"
+                f"{s['executed_median']:g}, retried {s['retried_median']:g}; per task (median): parse "
+                f"{s['parse_s_median']:.2f} s, parse done -> last log line {s['after_parse_s_median']:.2f} s, "
+                f"tool call {s['tool_s_median']:.3f} s (compiled only); "
+                f"states {s['states']}"
             )
     if "ratio_wall_s" in summary:
         paired = ", ".join(f"{x:.2f}" for x in summary["ratio_wall_s_paired"])
@@ -265,7 +319,11 @@ def one_run(instance: Any, dag_id: str, pair: int, timeout: float) -> RunRecord:
     triggered = datetime.now(UTC)
     run_id = instance.trigger(dag_id)
     _wait(instance, dag_id, run_id, timeout)
-    return record_of(dag_id, pair, instance.dag_run(dag_id, run_id), instance.task_instances(dag_id, run_id), triggered)
+    tis = instance.task_instances(dag_id, run_id)
+    record = record_of(dag_id, pair, instance.dag_run(dag_id, run_id), tis, triggered)
+    for name, value in breakdown(instance, dag_id, run_id, tis).items():
+        setattr(record, name, value)
+    return record
 
 
 def run(pairs: int, warmup: int, timeout: float, parallelism: int) -> dict[str, Any]:

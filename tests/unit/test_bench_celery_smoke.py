@@ -82,6 +82,15 @@ def test_figures_and_ratios(bench: Any) -> None:
     text = bench.report(summary, records, {"pairs": 3, "warmup": 1, "deployment": "Celery"})
     assert "ratio compiled/hand-written: wall 1.100x (target <= 1.05: NOT met" in text
 
+    entries = [
+        {"timestamp": "2026-12-04T10:00:01Z", "event": "::group::Pre Execute"},
+        {"timestamp": "2026-12-04T10:00:02Z", "event": "Worker startup parse complete", "dag_file_parse_ms": 900},
+        {"timestamp": "2026-12-04T10:00:03Z", "event": 'airflow_claude step.finished {"duration_s":0.25}'},
+        {"timestamp": "2026-12-04T10:00:04.5Z", "event": "Task instance in success state"},
+    ]
+    assert bench.log_breakdown(entries) == {"parse_s": 0.9, "tool_s": 0.25, "after_parse_s": 2.5}
+    assert bench.log_breakdown(entries[:1]) == {}
+
     sys.path.insert(0, str(BENCHMARKS))
     try:
         import run_all
