@@ -22,6 +22,7 @@ from airflow_claude.examples.orders import orders_connection_env
 from airflow_claude.testing import FakeClaude
 from airflow_claude.testing.fake_claude import forced_tool_name
 from tests.harness.airflow_instance import AirflowInstance
+from tests.harness.celery import BROKER_OUTAGE_ENV
 from tests.harness.postgres import fresh_database, postgres_available
 
 pytestmark = [
@@ -37,23 +38,6 @@ NIGHTLY_STEPS = (
     "extract_orders", "check_orders", "revenue_by_region", "refresh_daily_summary", "write_revenue_report",
     "notify_team",
 )  # fmt: skip
-#: Settings of the deployment under test, beyond the harness's Celery defaults: while the broker is
-#: down, sending a task's message is retried (Celery's publish retries never give up; Airflow's
-#: ``operation_timeout`` ends each try after 1 s and the executor tries again on its next heartbeats,
-#: up to ``task_publish_max_retries`` times) instead of failing the task at once.
-CELERY_ENV = {
-    "AIRFLOW__CELERY__EXTRA_CELERY_CONFIG": json.dumps(
-        {
-            "task_publish_retry_policy": {
-                "max_retries": None,
-                "interval_start": 0,
-                "interval_step": 0.2,
-                "interval_max": 0.5,
-            }
-        }
-    ),
-    "AIRFLOW__CELERY__TASK_PUBLISH_MAX_RETRIES": "300",
-}
 
 
 def answer(body: dict[str, Any]) -> dict[str, Any]:
@@ -89,7 +73,6 @@ def airflow(fake: FakeClaude, tmp_path_factory: pytest.TempPathFactory) -> Itera
         "AIRFLOW_CONN_ANTHROPIC_DEFAULT": json.dumps(conn),
         "AIRFLOW_CLAUDE_DEMO_DIR": str(base / "demo"),
         **orders_connection_env(base / "demo" / "orders.db"),
-        **CELERY_ENV,
     }
     with fresh_database("celery_e2e") as db_url:
         instance = AirflowInstance(
@@ -215,6 +198,8 @@ def test_both_workers_took_tasks(airflow: AirflowInstance, runs: dict[str, str])
 
 
 def test_runs_triggered_while_the_broker_is_down_wait_and_then_succeed(airflow: AirflowInstance, e2e_timing) -> None:
+    """With the harness's ``BROKER_OUTAGE_ENV`` the unsent tasks stay queued; without it they fail (a try each)."""
+    assert BROKER_OUTAGE_ENV.items() <= airflow.env.items()
     airflow.wait_for_dag("celery_small", timeout=120)
     airflow.stop_component("redis")
     t0 = time.monotonic()
@@ -234,6 +219,10 @@ def test_runs_triggered_while_the_broker_is_down_wait_and_then_succeed(airflow: 
     assert set(during.values()) <= {"queued", "running"}, during
     assert set(run_ids) <= listed  # none lost
     assert set(states.values()) == {"success"}, (states, tries, scheduler_lines(airflow))
+    # no try was spent on the outage: each step ran once, after the broker came back
+    assert {run_id: {t for t, (_, n) in steps.items() if n != 1} for run_id, steps in tries.items()} == {
+        run_id: set() for run_id in run_ids
+    }, tries
 
 
 def scheduler_lines(airflow: AirflowInstance, pattern: str = r"celery|Celery|queued|Queued") -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import signal
 from pathlib import Path
@@ -11,7 +12,7 @@ import psycopg2
 import pytest
 
 from tests.harness.airflow_instance import AirflowInstance, AirflowInstanceError
-from tests.harness.celery import WORKER_HOSTNAME_ENV, result_backend_url, worker_hostname
+from tests.harness.celery import BROKER_OUTAGE_ENV, WORKER_HOSTNAME_ENV, result_backend_url, worker_hostname
 from tests.harness.postgres import ADMIN_DSN, fresh_database, postgres_available
 from tests.harness.redis_server import redis_ping
 
@@ -50,6 +51,8 @@ def test_celery_settings_components_and_worker_commands(tmp_path):
     assert env["AIRFLOW__CELERY__BROKER_URL"] == af.broker_url
     assert env["AIRFLOW__CELERY__RESULT_BACKEND"] == "db+postgresql://postgres@127.0.0.1:5432/some_db"
     assert WORKER_HOSTNAME_ENV not in env  # only workers get a host name of their own
+    assert BROKER_OUTAGE_ENV.items() <= env.items()
+    assert json.loads(env["AIRFLOW__CELERY__EXTRA_CELERY_CONFIG"])["task_publish_retry_policy"]["max_retries"] is None
 
     command = af._component_command("worker-gpu")
     assert command[1:] == [
