@@ -1,20 +1,25 @@
 """Fixtures of the fault-injection suite: fresh PostgreSQL databases, the offline Claude, a real Airflow.
 
-Size: ``--runs-per-fault N`` (or ``FAULTS_RUNS_PER_FAULT``); CI runs 1. ``--faults-table FILE``
-writes the figures as a markdown table (``scripts/faults.sh`` prints it).
+Two deployments, one test module each: LocalExecutor (``test_faults.py``) and CeleryExecutor with
+two workers and a private Redis broker (``test_faults_celery.py``). Size: ``--runs-per-fault N``
+(or ``FAULTS_RUNS_PER_FAULT``); CI runs 1. ``--faults-table FILE`` writes the figures as a
+markdown table (``scripts/faults.sh`` prints it).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from . import effects
+from .faults import CELERY
 from .harness import PG, Claude, Environment, airflow_env
 
 DAGS = Path(__file__).parent / "dags"
@@ -67,12 +72,12 @@ def _psql(sql: str) -> None:
     subprocess.run([*PG, "-v", "ON_ERROR_STOP=1", "-c", sql], check=True, capture_output=True, timeout=60)
 
 
-@pytest.fixture(scope="session")
-def databases() -> Iterator[tuple[str, str]]:
+@contextmanager
+def _databases(prefix: str) -> Iterator[tuple[str, str]]:
     """A fresh Airflow metadata database and a separate effects database; both dropped at the end."""
     if not _postgres_available():
         pytest.skip("no PostgreSQL on 127.0.0.1:5432 (user postgres)")
-    name = f"af_faults_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     airflow_db, effects_db = name, f"{name}_fx"
     for db in (airflow_db, effects_db):
         _psql(f"CREATE DATABASE {db}")
@@ -85,13 +90,15 @@ def databases() -> Iterator[tuple[str, str]]:
             _psql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
 
 
-@pytest.fixture(scope="session")
-def fault_environment(databases: tuple[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Environment]:
+# module scope: the LocalExecutor and CeleryExecutor suites each stop their Airflow before the next starts
+
+
+@pytest.fixture(scope="module")
+def fault_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Environment]:
     from tests.harness.airflow_instance import AirflowInstance
 
-    airflow_db, effects_url = databases
     base = tmp_path_factory.mktemp("faults")
-    with Claude() as claude:
+    with _databases("af_faults") as (airflow_db, effects_url), Claude() as claude:
         instance = AirflowInstance(
             home=base / "home",
             dags_folder=DAGS,
@@ -103,5 +110,37 @@ def fault_environment(databases: tuple[str, str], tmp_path_factory: pytest.TempP
         instance.start()
         try:
             yield Environment(instance, claude, airflow_db, effects_url)
+        finally:
+            instance.stop()
+
+
+@pytest.fixture(scope="module")
+def celery_fault_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Environment]:
+    """The same suite's Airflow on CeleryExecutor: two workers on ``default`` and a private Redis broker."""
+    pytest.importorskip("airflow.providers.celery", reason="the celery extra is not installed")
+    if shutil.which("redis-server") is None:
+        pytest.skip("no redis-server binary (the harness runs a private Redis broker)")
+    from tests.harness.airflow_instance import AirflowInstance
+
+    from .on_celery import CONCURRENCY, WORKERS, celery_env, remember_workers
+
+    base = tmp_path_factory.mktemp("faults_celery")
+    with _databases("af_faults_celery") as (airflow_db, effects_url), Claude() as claude:
+        instance = AirflowInstance(
+            home=base / "home",
+            dags_folder=DAGS,
+            db_url=f"postgresql+psycopg2://postgres@127.0.0.1:5432/{airflow_db}",
+            extra_env={**airflow_env(claude.url, effects_url), **celery_env()},
+            with_triggerer=True,
+            startup_timeout=240,
+            executor="celery",
+            celery_workers=WORKERS,
+            celery_concurrency=CONCURRENCY,
+        )
+        instance.start()
+        try:
+            env = Environment(instance, claude, airflow_db, effects_url, executor=CELERY)
+            remember_workers(env)
+            yield env
         finally:
             instance.stop()

@@ -8,7 +8,8 @@ bookkeeping. Two tables:
   writes its own row and marks the row it undoes (``undone_by``).
 - ``attempts``: one row per attempted write, committed *before* the write, so an attempt
   killed before it could write is still counted; ``outcome`` says what the write did
-  (``inserted``, ``conflict`` = absorbed by the key, ``NULL`` = never reached the write).
+  (``inserted``, ``conflict`` = absorbed by the key, ``NULL`` = never reached the write);
+  ``sid`` is the process session, which names the Celery worker that ran the try.
 - ``faults_fired``: one row per injected fault, so a fault fires a set number of times per step
   and run whatever Airflow's try numbers are, and the test can check it really fired;
 - ``releases``: names the test inserts to let ``hold`` faults go on.
@@ -53,6 +54,7 @@ CREATE TABLE IF NOT EXISTS attempts (
     try_number integer NOT NULL,
     pid integer NOT NULL,
     ppid integer NOT NULL,
+    sid integer,
     fault text,
     outcome text,
     at timestamptz NOT NULL DEFAULT clock_timestamp()
@@ -109,8 +111,8 @@ def begin_attempt(ctx: Any, tool: str, fault: str | None) -> int:
     """Record an attempted write (committed at once, so a crash after this line is still counted)."""
     with connection(autocommit=True) as conn, conn.cursor() as cur:
         cur.execute(
-            "INSERT INTO attempts (idempotency_key, dag_id, run_id, step_id, tool, try_number, pid, ppid, fault)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            "INSERT INTO attempts (idempotency_key, dag_id, run_id, step_id, tool, try_number, pid, ppid, sid, fault)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
             (
                 ctx.idempotency_key,
                 ctx.dag_id,
@@ -120,6 +122,7 @@ def begin_attempt(ctx: Any, tool: str, fault: str | None) -> int:
                 ctx.try_number,
                 os.getpid(),
                 os.getppid(),
+                os.getsid(0),  # the session of the component that ran it (which Celery worker)
                 fault,
             ),
         )
@@ -213,3 +216,8 @@ def fired_of(url: str, dag_id: str, run_id: str) -> list[dict[str, Any]]:
 def holding(url: str, fault: str) -> list[dict[str, Any]]:
     """Attempts that stopped before writing on purpose (``hold``/``sigkill_*`` faults), not yet written."""
     return rows(url, "SELECT * FROM attempts WHERE fault = %s AND outcome IS NULL ORDER BY id", (fault,))
+
+
+def written_and_waiting(url: str, fault: str) -> list[dict[str, Any]]:
+    """Attempts that wrote their effect and then wait to be killed (``sigkill_worker_after_commit``)."""
+    return rows(url, "SELECT * FROM attempts WHERE fault = %s AND outcome IS NOT NULL ORDER BY id", (fault,))

@@ -1,13 +1,17 @@
-"""The fault suite's machinery: the faults, the offline Claude's behaviour, injection, measurement, the table.
+"""The fault suite's machinery: the offline Claude's behaviour, the runs, the injections.
 
-Three phases on one Airflow (scheduler, dag-processor, api-server, LocalExecutor; PostgreSQL):
+Phases on one Airflow (scheduler, dag-processor, api-server, triggerer; PostgreSQL; LocalExecutor,
+or CeleryExecutor with two workers and a private Redis broker):
 
 1. every step fault and every Claude fault, ``runs_per_fault`` runs each, all triggered at once
    (a killer thread SIGKILLs the task processes or workers that wait for it);
 2. the scheduler killed with SIGKILL (and restarted) while a mutating step is in flight;
-3. every connection to the metadata database terminated while a mutating step is in flight.
+3. every connection to the metadata database terminated while a mutating step is in flight;
+4-6. CeleryExecutor only (``tests/faults/on_celery.py``): a whole Celery worker SIGKILLed before, then
+   after, its step's write; the Redis broker restarted while messages wait in it.
 
-Then each run is measured from Airflow's REST API and the external effects ledger.
+The faults are in ``faults.py``; each run is then measured (``figures.py``) from Airflow's REST
+API and the external effects ledger.
 """
 
 from __future__ import annotations
@@ -32,11 +36,10 @@ from airflow_claude.testing.fake_claude import forced_tool_name
 from tests.harness.airflow_instance import AirflowApiError, AirflowInstance, free_port
 
 from . import effects
+from .faults import AUTOMATION, LOCAL, Fault, faults_for
 
 PG = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres"]
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-COMPILED = "faults_orders"
-AUTOMATION = "faults_automation"
 MODEL = "claude-sonnet-5-5"
 #: Steps of the compiled plan, and those with a compensation (undone in reverse order).
 PLAN_STEPS = ("extract", "check", "aggregate", "write_report", "notify", "publish")
@@ -69,146 +72,6 @@ def airflow_env(claude_url: str, effects_url: str) -> dict[str, str]:
         "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "15",
     }
 
-
-# ------------------------------------------------------------------ the faults
-
-
-@dataclass(frozen=True)
-class Fault:
-    """One row of the table: a fault, where it is injected, and the terminal state it must lead to."""
-
-    name: str
-    category: str  # step | claude | infrastructure
-    what: str
-    dag_id: str = COMPILED
-    faults: tuple[dict[str, Any], ...] = ()  # the tools' fault specs (DAG run conf)
-    expected: str = "success"
-    inject: str | None = None  # kill_task | kill_worker | scheduler_restart | db_drop
-    phase: int = 1
-
-
-def _f(step: str, kind: str, times: int | None = 1, **extra: Any) -> dict[str, Any]:
-    return {"step": step, "kind": kind, "times": times, **extra}
-
-
-FAULTS: tuple[Fault, ...] = (
-    Fault("none", "step", "no fault (baseline)"),
-    Fault(
-        "read_step_exception",
-        "step",
-        "read-only step `extract` raises on its first call",
-        faults=(_f("extract", "exception"),),
-    ),
-    Fault(
-        "exception_after_write",
-        "step",
-        "`write_report` applies its write, then raises (a lost response), once",
-        faults=(_f("write_report", "exception"),),
-    ),
-    Fault(
-        "timeout_after_write",
-        "step",
-        "`write_report` applies its write, then hangs past its 20 s timeout, once",
-        faults=(_f("write_report", "timeout", seconds=600),),
-    ),
-    Fault(
-        "crash_after_commit",
-        "step",
-        "`notify` commits its effect, then its task process is SIGKILLed before returning",
-        faults=(_f("notify", "crash_after_commit"),),
-    ),
-    Fault(
-        "crash_after_ledger_record",
-        "step",
-        "`write_report` returns, the step ledger records it, then the task process is SIGKILLed",
-        faults=(_f("write_report", "crash_after_record"),),
-    ),
-    Fault(
-        "sigkill_task_mid_step",
-        "step",
-        "the task process of `write_report` is SIGKILLed by the test mid-step",
-        faults=(_f("write_report", "sigkill_task"),),
-        inject="kill_task",
-    ),
-    Fault(
-        "sigkill_worker_mid_step",
-        "step",
-        "the LocalExecutor worker running `notify` (supervisor and task) is SIGKILLed mid-step",
-        faults=(_f("notify", "sigkill_worker"),),
-        inject="kill_worker",
-    ),
-    Fault(
-        "permanent_failure",
-        "step",
-        "`publish` fails on every try: the run fails, `notify` and `write_report` are undone",
-        faults=(_f("publish", "permanent_failure", None),),
-        expected="failed",
-    ),
-    Fault(
-        "permanent_failure_faulty_undo",
-        "step",
-        "as above, and each compensation fails once (crash after commit, exception after write)",
-        faults=(
-            _f("publish", "permanent_failure", None),
-            _f("undo_notify", "crash_after_commit"),
-            _f("undo_write_report", "exception"),
-        ),
-        expected="failed",
-    ),
-    Fault("claude_429", "claude", "Claude answers 429 (retry-after 0.5 s) once", dag_id=AUTOMATION),
-    Fault(
-        "claude_529",
-        "claude",
-        "Claude answers 529 three times (two in-process tries, one Airflow retry)",
-        dag_id=AUTOMATION,
-    ),
-    Fault("claude_500", "claude", "Claude answers 500 twice", dag_id=AUTOMATION),
-    Fault(
-        "claude_timeout", "claude", "Claude answers after 6 s, beyond the 4 s call timeout, twice", dag_id=AUTOMATION
-    ),
-    Fault("claude_529_review", "claude", "the review call gets 529 three times", dag_id=AUTOMATION),
-    Fault(
-        "invalid_plan", "claude", "the first plan names an unknown tool (repaired on the next call)", dag_id=AUTOMATION
-    ),
-    Fault(
-        "refusal",
-        "claude",
-        "Claude refuses to plan: the run must fail with the refusal in the report",
-        dag_id=AUTOMATION,
-        expected="failed",
-    ),
-    Fault(
-        "automation_step_crash",
-        "claude",
-        "in a run-time plan, `write_report` commits then its process is SIGKILLed (mapped task)",
-        dag_id=AUTOMATION,
-        faults=(_f("write_report", "crash_after_commit"),),
-    ),
-    Fault(
-        "automation_permanent_failure",
-        "claude",
-        "in a run-time plan, `notify` fails on every try: the run fails, `write_report` is undone",
-        dag_id=AUTOMATION,
-        faults=(_f("notify", "permanent_failure", None),),
-        expected="failed",
-    ),
-    Fault(
-        "scheduler_killed_mid_run",
-        "infrastructure",
-        "the scheduler (with its LocalExecutor workers) is SIGKILLed and restarted while `write_report` runs",
-        faults=(_f("write_report", "hold", release="phase2"),),
-        inject="scheduler_restart",
-        phase=2,
-    ),
-    Fault(
-        "db_connections_dropped",
-        "infrastructure",
-        "every metadata-DB connection is terminated 3 times, 1.5 s apart, while `write_report` runs",
-        faults=(_f("write_report", "hold", release="phase3"),),
-        inject="db_drop",
-        phase=3,
-    ),
-)
 
 # ------------------------------------------------------------------ the offline Claude
 
@@ -313,6 +176,11 @@ class Environment:
     effects_url: str
     events: list[str] = field(default_factory=list)
     restarts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    executor: str = LOCAL
+    #: CeleryExecutor: session id (the worker component's pid) -> worker label, every incarnation
+    sessions: dict[int, str] = field(default_factory=dict)
+    #: lines the report prints under the table (what a fault did, beyond the columns)
+    details: list[str] = field(default_factory=list)
 
     def note(self, text: str) -> None:
         self.events.append(f"{time.strftime('%H:%M:%S')} {text}")
@@ -381,11 +249,14 @@ def dag_run_states(env: Environment, dag_id: str) -> dict[str, str]:
             return states
 
 
-def wait_for(env: Environment, runs: Iterable[Run], timeout: float) -> None:
+def wait_for(env: Environment, runs: Iterable[Run], timeout: float, tick: Callable[[], None] | None = None) -> None:
+    """Wait until every run ended; ``tick`` (a fault's injector) is called on every round."""
     pending = [r for r in runs if r.state is None]
     deadline = time.monotonic() + timeout
     progress = time.monotonic() + 30
     while pending:
+        if tick:
+            tick()
         _revive(env)
         if time.monotonic() > progress:
             progress = time.monotonic() + 30
@@ -473,17 +344,21 @@ def _holding_runs(env: Environment, runs: list[Run]) -> set[str]:
 
 def run_phase(env: Environment, phase: int, runs_per_fault: int, timeout: float, only: Iterable[str] = ()) -> list[Run]:
     """Trigger the phase's runs, inject its fault, wait for every run to end."""
-    wanted = set(only)
-    faults = [f for f in FAULTS if f.phase == phase and (not wanted or f.name in wanted)]
+    faults = [f for f in faults_for(env.executor, only) if f.phase == phase]
     if not faults:
         return []
-    runs = [run for fault in faults for run in trigger(env, fault, runs_per_fault)]
+    runs = [run for fault in faults for run in trigger(env, fault, max(runs_per_fault, fault.min_runs))]
     env.note(f"phase {phase}: triggered {len(runs)} runs")
     injections = {f.inject for f in faults}
+    if injections & {"celery_worker_kill", "redis_restart"}:
+        from .on_celery import inject  # the CeleryExecutor's own faults
+
+        inject(env, phase, runs, injections, timeout)
+        return runs
     if "scheduler_restart" in injections or "db_drop" in injections:
         wait_until("every run's write_report to be in flight", lambda: len(_holding_runs(env, runs)) == len(runs), 600)
     if "scheduler_restart" in injections:
-        env.note("SIGKILL the scheduler and its workers, then restart it")
+        env.note("SIGKILL the scheduler (LocalExecutor: with its workers), then restart it")
         env.airflow.restart_component("scheduler", sig=signal.SIGKILL, timeout=120)
         env.note("scheduler healthy again")
     if "db_drop" in injections:
@@ -503,184 +378,3 @@ def run_phase(env: Environment, phase: int, runs_per_fault: int, timeout: float,
     if killer and killer.error:
         raise killer.error
     return runs
-
-
-# ------------------------------------------------------------------ measurement
-
-
-def _xcom(
-    env: Environment, dag_id: str, run_id: str, task_id: str, key: str = "return_value", map_index: int = -1
-) -> Any:
-    try:
-        return _api(lambda: env.airflow.xcom(dag_id, run_id, task_id, key=key, map_index=map_index))
-    except AirflowApiError as exc:
-        if exc.status_code == 404:
-            return None
-        raise
-
-
-def measure(env: Environment, run: Run) -> None:
-    """Fill ``run.checks`` (the figures) and ``run.problems`` (what broke a promise)."""
-    dag_id, run_id = run.fault.dag_id, run.run_id
-    tis = _api(lambda: env.airflow.task_instances(dag_id, run_id))
-    fx = effects.effects_of(env.effects_url, dag_id, run_id)
-    fired = effects.fired_of(env.effects_url, dag_id, run_id)
-    injected = len(fired) + env.claude.served.get(f"[case={run.fault.name}#{run.index}]", 0)
-    if run.fault.name != "none" and not injected:
-        run.problems.append("the fault was never injected: this run proves nothing")
-    attempts = effects.attempts_of(env.effects_url, dag_id, run_id)
-    by_step: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in fx:
-        by_step[row["step_id"]].append(row)
-    tries_of: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in attempts:
-        tries_of[row["step_id"]].append(row)
-
-    # tool steps: task instance per step id (compiled: task id; run-time plan: mapped index label)
-    steps: dict[str, dict[str, Any]] = {}
-    for ti in tis:
-        if dag_id == COMPILED and (ti["task_id"] in PLAN_STEPS or ti["task_id"].startswith("saga.undo_")):
-            steps[ti["task_id"].removeprefix("saga.")] = ti
-        elif dag_id == AUTOMATION and ti["map_index"] >= 0:
-            label = ti.get("rendered_map_index") or f"{ti['task_id']}[{ti['map_index']}]"
-            if re.fullmatch(r"attempt_\d+\.steps", ti["task_id"]):
-                steps[label] = ti
-            elif ti["task_id"] == "saga.undo":
-                steps[label.replace("undo ", "undo_", 1)] = ti
-
-    duplicates = sum(len(rows) - 1 for rows in by_step.values() if len(rows) > 1)
-    for step_id, rows in by_step.items():
-        if len(rows) > 1:
-            run.problems.append(
-                f"duplicated effect: step {step_id} has {len(rows)} rows, keys {[r['idempotency_key'] for r in rows]}"
-            )
-
-    lost = 0
-    replays = 0
-    for step_id, ti in sorted(steps.items()):
-        if ti["state"] != "success":
-            continue
-        output = _xcom(env, dag_id, run_id, ti["task_id"], map_index=ti["map_index"])
-        if output is None:
-            lost += 1
-            run.problems.append(f"lost output: step {step_id} succeeded without a return_value")
-            continue
-        rows = by_step.get(step_id, [])
-        key = output.get("effect_key") or (output.get("result") or {}).get("undo_key") or output.get("undo_key")
-        if rows and key != rows[0]["idempotency_key"]:
-            lost += 1
-            run.problems.append(
-                f"output of {step_id} names effect {key}, the ledger holds {rows[0]['idempotency_key']}"
-            )
-        if rows:
-            stamp = _xcom(
-                env, dag_id, run_id, ti["task_id"], key="airflow_claude_provenance", map_index=ti["map_index"]
-            )
-            if not stamp or stamp.get("idempotency_key") != rows[0]["idempotency_key"]:
-                lost += 1
-                run.problems.append(f"provenance of {step_id} does not name its effect's key")
-            if int(ti["try_number"]) > len(tries_of.get(step_id, [])):
-                log = _api(
-                    lambda ti=ti: env.airflow.task_log(dag_id, run_id, ti["task_id"], ti["try_number"], ti["map_index"])
-                )
-                replays += "step.replayed" in log
-    for step_id in by_step:
-        ti = steps.get(step_id)
-        if ti is None or ti["state"] != "success":
-            lost += 1
-            run.problems.append(f"effect of step {step_id} exists but its task ended {ti and ti['state']}: no output")
-
-    # the terminal state, and what it must say
-    right = run.state == run.fault.expected
-    if not right:
-        run.problems.append(f"run ended {run.state}, expected {run.fault.expected}")
-    saga: dict[str, Any] = {}
-    if dag_id == AUTOMATION:
-        report = _xcom(env, dag_id, run_id, "report", key="report") or {}
-        saga = {"not_undone": (report.get("compensation") or {}).get("not_undone")}
-        wanted = "succeeded" if run.fault.expected == "success" else "failed"
-        if report.get("status") != wanted:
-            right = False
-            run.problems.append(f"report status {report.get('status')!r}, expected {wanted!r}")
-        if run.fault.name == "refusal" and REFUSAL_TEXT not in str(report.get("reason")):
-            right = False
-            run.problems.append(f"the report does not give the refusal as the reason: {report.get('reason')!r}")
-    elif run.state == "failed":
-        saga = _xcom(env, dag_id, run_id, "saga.outcome", key="outcome") or {}
-        if saga.get("failed_steps") != ["publish"]:
-            right = False
-            run.problems.append(f"saga outcome names failed steps {saga.get('failed_steps')}, expected ['publish']")
-    compensable = compensated = 0
-    finished = [s for s in COMPENSABLE if steps.get(s, {}).get("state") == "success"]
-    if run.state == "failed" and finished:
-        compensable = 1
-        undone = all(by_step.get(s) and by_step[s][0]["undone_by"] for s in finished)
-        undo_at = [by_step.get(f"undo_{s}", [{}])[0].get("at") for s in reversed(finished)]
-        in_order = all(undo_at) and undo_at == sorted(undo_at)  # the later effect is undone first
-        compensated = int(bool(undone and in_order and not saga.get("not_undone")))
-        if not compensated:
-            run.problems.append(
-                f"not fully compensated: finished {finished}, undone={undone}, in reverse order={in_order}, "
-                f"saga says {saga}"
-            )
-    run.checks = {
-        "injected": injected,
-        "right": int(right),
-        "duplicates": duplicates,
-        "lost": lost,
-        "compensable": compensable,
-        "compensated": compensated,
-        "retries": sum(max(0, int(t["try_number"] or 0) - 1) for t in tis),
-        "absorbed": sum(1 for a in attempts if a["outcome"] == "conflict"),
-        "interrupted": sum(1 for a in attempts if a["outcome"] is None),
-        "replays": replays,
-        "effects": len(fx),
-    }
-
-
-# ------------------------------------------------------------------ the table
-
-COLUMNS = (
-    ("runs", "runs"),
-    ("injected", "faults injected"),
-    ("right", "right terminal state"),
-    ("duplicates", "duplicated effects"),
-    ("lost", "lost outputs"),
-    ("compensated", "failed runs fully compensated"),
-    ("retries", "Airflow retries"),
-    ("absorbed", "writes absorbed by the key"),
-    ("interrupted", "attempts that never wrote"),
-    ("replays", "ledger replays"),
-)
-
-
-def totals(runs: list[Run]) -> dict[str, int]:
-    out: dict[str, int] = defaultdict(int)
-    for run in runs:
-        out["runs"] += 1
-        for key, value in run.checks.items():
-            out[key] += value
-    return out
-
-
-def table(runs: list[Run]) -> str:
-    header = "| fault | expected | " + " | ".join(title for _, title in COLUMNS) + " |"
-    lines = [header, "|---|---|" + "---:|" * len(COLUMNS)]
-    for fault in FAULTS:
-        mine = [r for r in runs if r.fault is fault]
-        if mine:
-            lines.append(_row(f"`{fault.name}`", fault.expected, totals(mine)))
-    lines.append(_row("**all**", "", totals(runs)))
-    return "\n".join(lines)
-
-
-def _row(name: str, expected: str, t: dict[str, int]) -> str:
-    cells = []
-    for key, _ in COLUMNS:
-        if key == "right":
-            cells.append(f"{t['right']}/{t['runs']}")
-        elif key == "compensated":
-            cells.append(f"{t['compensated']}/{t['compensable']}" if t["compensable"] else "-")
-        else:
-            cells.append(str(t[key]))
-    return f"| {name} | {expected} | " + " | ".join(cells) + " |"

@@ -16,7 +16,10 @@ ledger's ``faults_fired`` table. Kinds:
 - ``crash_after_record``: the tool returns and the step ledger records the result, then the
   process is killed before Airflow hears of it: the retry must replay, not call again.
 - ``sigkill_task`` / ``sigkill_worker``: the tool stops before writing and waits; the test kills
-  the task process (or the LocalExecutor worker that supervises it) with SIGKILL.
+  the task process (or the worker that supervises it: the LocalExecutor worker, or the whole
+  Celery worker) with SIGKILL.
+- ``sigkill_worker_after_commit``: the write is applied, then the tool waits; the test kills the
+  whole Celery worker that runs it with SIGKILL.
 - ``hold``: the tool waits before writing until the test releases ``release`` (it injects a
   fault meanwhile), or for ``KILL_WAIT_LIMIT`` seconds at most.
 - ``permanent_failure``: the tool raises before writing, on every listed try.
@@ -56,11 +59,7 @@ def fault_for(ctx: ToolContext) -> dict[str, Any] | None:
 def _before(ctx: ToolContext, fault: dict[str, Any] | None) -> None:
     kind = (fault or {}).get("kind")
     if kind in _WAIT_KINDS:  # the test kills this process (or its supervisor) now
-        ctx.log.info("fault %s: waiting to be killed (pid %s, worker %s)", kind, os.getpid(), os.getppid())
-        deadline = time.monotonic() + KILL_WAIT_LIMIT
-        while time.monotonic() < deadline:
-            time.sleep(0.2)
-        raise InjectedFault(f"{kind}: nobody killed pid {os.getpid()} within {KILL_WAIT_LIMIT:.0f}s")
+        _wait_to_be_killed(ctx, str(kind))
     if kind == "hold":  # until the test releases it (it injects its fault meanwhile)
         name = str(fault.get("release", "hold"))  # type: ignore[union-attr]
         deadline = time.monotonic() + KILL_WAIT_LIMIT
@@ -70,8 +69,18 @@ def _before(ctx: ToolContext, fault: dict[str, Any] | None) -> None:
         raise InjectedFault(f"step {ctx.step_id}: the service refused the request (try {ctx.try_number})")
 
 
+def _wait_to_be_killed(ctx: ToolContext, kind: str) -> None:
+    ctx.log.info("fault %s: waiting to be killed (pid %s, worker %s)", kind, os.getpid(), os.getppid())
+    deadline = time.monotonic() + KILL_WAIT_LIMIT
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+    raise InjectedFault(f"{kind}: nobody killed pid {os.getpid()} within {KILL_WAIT_LIMIT:.0f}s")
+
+
 def _after(ctx: ToolContext, fault: dict[str, Any] | None) -> None:
     kind = (fault or {}).get("kind")
+    if kind == "sigkill_worker_after_commit":  # the effect is committed: the test kills the whole worker now
+        _wait_to_be_killed(ctx, kind)
     if kind == "crash_after_commit":
         os.kill(os.getpid(), signal.SIGKILL)
     if kind == "exception":
