@@ -29,6 +29,7 @@ class CircuitBreaker:
         self.log = log
         self.key = CIRCUIT_PREFIX + tool
         self.store = store  # anything with get(key) -> str | None and set(key, str); default: Variables
+        self._seen: dict[str, Any] | None = None  # the state check() read: record_success need not read again
 
     def _read(self) -> dict[str, Any]:
         try:
@@ -52,7 +53,8 @@ class CircuitBreaker:
     def check(self, now: datetime | None = None) -> None:
         """Raise :class:`CircuitOpen` while the cool-down runs."""
         now = now or datetime.now(UTC)
-        open_until = self._read().get("open_until")
+        self._seen = self._read()
+        open_until = self._seen.get("open_until")
         if open_until and datetime.fromisoformat(open_until) > now:
             raise CircuitOpen(
                 f"tool '{self.tool}' is cut off until {open_until} after {self.policy.failures} failures within "
@@ -73,7 +75,9 @@ class CircuitBreaker:
         return opened
 
     def record_success(self) -> None:
-        if self._read():
+        """Close the circuit's failure count; no write (and no read, after :meth:`check`) when it is clean."""
+        state = self._seen if self._seen is not None else self._read()
+        if state:
             self._write({})
 
 

@@ -104,6 +104,7 @@ def _run_step(
         emit(log, "step.replayed", **base, tool=tool.name, try_number=try_number, idempotency_key=key)
         ti.xcom_push(key=PROVENANCE_XCOM_KEY, value=stamp)
         return recorded
+    earlier_starts = ledger.started_before(key)
     emit(
         log,
         "step.started",
@@ -112,7 +113,7 @@ def _run_step(
         tool_version=tool.version,
         try_number=try_number,
         idempotency_key=key,
-        earlier_starts=ledger.started_before(key),
+        earlier_starts=earlier_starts,
     )
     breaker = CircuitBreaker(tool.name, tool.circuit, log) if tool.circuit else None
     if breaker is not None:
@@ -121,7 +122,7 @@ def _run_step(
         except CircuitOpen as exc:
             emit(log, "step.failed", **base, tool=tool.name, error=str(exc), retryable=False, try_number=try_number)
             raise AirflowFailException(str(exc)) from exc
-    ledger.mark_started(key, try_number)
+    ledger.mark_started(key, try_number, earlier_starts)
     started = time.monotonic()
     try:
         with tracing.span(f"execute_tool {tool.name}", tool_attributes(tool, key)):

@@ -51,8 +51,10 @@ class StepLedger:
             return int(entry.get("starts", 0))
         return 0
 
-    def mark_started(self, idempotency_key: str, try_number: int) -> None:
-        starts = self.started_before(idempotency_key) + 1
+    def mark_started(self, idempotency_key: str, try_number: int, earlier_starts: int | None = None) -> None:
+        """Record this try's start; ``earlier_starts`` (from :meth:`started_before`) saves a read."""
+        earlier = self.started_before(idempotency_key) if earlier_starts is None else earlier_starts
+        starts = earlier + 1
         self._set(
             "started",
             {

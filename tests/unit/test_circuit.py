@@ -67,3 +67,28 @@ def test_an_unreadable_store_never_blocks_or_fails_a_step() -> None:
     b = breaker(Broken())
     b.check(T0)
     assert b.record_failure(T0) is False
+
+
+def test_a_clean_success_after_a_check_costs_one_read_and_no_write() -> None:
+    class Counting(VariableStore):
+        reads = 0
+        writes = 0
+
+        def get(self, key: str) -> str | None:
+            self.reads += 1
+            return super().get(key)
+
+        def set(self, key: str, value: str) -> None:
+            self.writes += 1
+            super().set(key, value)
+
+    store = Counting()
+    b = breaker(store)
+    b.check(T0)
+    b.record_success()
+    assert (store.reads, store.writes) == (1, 0)
+    b.record_failure(T0)
+    b2 = breaker(store)
+    b2.check(T0)
+    b2.record_success()  # the failure count it saw is reset
+    assert store.values[b2.key] == "{}"

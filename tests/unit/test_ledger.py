@@ -127,3 +127,20 @@ def test_without_a_store_the_ledger_is_a_no_op() -> None:
     ledger.mark_started("k", 1)
     ledger.record_result("k", {"a": 1}, 1)
     assert ledger.recorded("k") == (False, None) and ledger.started_before("k") == 0
+
+
+class CountingStore(DictStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.reads += 1
+        return super().get(key, default)
+
+
+def test_a_first_try_reads_each_ledger_entry_once_and_writes_two() -> None:
+    # each read and write is a call to the api-server on a real deployment: count them
+    store = CountingStore()
+    run("charge", {"amount": 5}, store, 1)
+    assert (store.reads, len(store.retentions)) == (2, 2)
