@@ -202,7 +202,10 @@ def log_breakdown(entries: Sequence[Mapping[str, Any]]) -> dict[str, float]:
             out["parse_s"] = float(entry["dag_file_parse_ms"]) / 1000.0
             parsed_at = at
         elif event.startswith("airflow_claude step.finished "):
-            out["tool_s"] = float(json.loads(event.split(" ", 2)[2]).get("duration_s", "nan"))
+            try:
+                out["tool_s"] = float(json.loads(event.split(" ", 2)[2]).get("duration_s", "nan"))
+            except (ValueError, TypeError, AttributeError):  # an unreadable record leaves the figure out
+                pass
     if parsed_at and last:
         out["after_parse_s"] = (last - parsed_at).total_seconds()
     return out
