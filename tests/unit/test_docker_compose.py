@@ -111,3 +111,17 @@ def test_components_share_the_execution_api_and_jwt_secret() -> None:
         env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/" for env in envs
     )
     assert services["airflow-apiserver"]["ports"] == ["8080:8080"]
+
+
+def test_a_broker_down_at_send_time_is_waited_out_as_the_harness_measured() -> None:
+    import json
+
+    from tests.harness.celery import BROKER_OUTAGE_ENV
+
+    env = compose()["x-airflow-common"]["environment"]
+    for key, value in BROKER_OUTAGE_ENV.items():
+        assert key in env, key
+        if key.endswith("EXTRA_CELERY_CONFIG"):
+            assert json.loads(env[key]) == json.loads(value)
+        else:
+            assert str(env[key]) == value
