@@ -97,7 +97,7 @@ def _run_step(
         args_fingerprint=sha256_of(args),
         run_values=run_refs,
     )
-    ledger = StepLedger(context.get("task_state_store"), log)
+    ledger = StepLedger(context.get("task_state_store"), log, first_try=try_number <= 1)
     done, recorded = ledger.recorded(key)
     tracing.set_attributes(span, {"airflow_claude.idempotency_key": key, "airflow_claude.step.replayed": done})
     if done:  # an earlier try finished the tool call: never perform its effect twice

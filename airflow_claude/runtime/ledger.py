@@ -32,21 +32,30 @@ class Store(Protocol):
 
 
 class StepLedger:
-    def __init__(self, store: Store | None, log: Any, retention: timedelta = timedelta(days=7)) -> None:
+    def __init__(
+        self, store: Store | None, log: Any, retention: timedelta = timedelta(days=7), *, first_try: bool = False
+    ) -> None:
+        """``first_try``: Airflow's first try of this task instance, so no earlier try wrote an entry.
+
+        Airflow gives every retry and every clear a new try number, so try 1 reads nothing: two
+        api-server calls fewer per step. Were an entry there after all, the tool would be called
+        again with the same idempotency key: the at-least-once promise, never a new key.
+        """
         self.store = store
         self.log = log
         self.retention = retention
+        self.first_try = first_try
 
     def recorded(self, idempotency_key: str) -> tuple[bool, Any]:
         """``(True, output)`` when this key's result is recorded; ``(False, None)`` otherwise."""
-        entry = self._get("result")
+        entry = None if self.first_try else self._get("result")
         if isinstance(entry, dict) and entry.get("idempotency_key") == idempotency_key and "output" in entry:
             return True, entry["output"]
         return False, None
 
     def started_before(self, idempotency_key: str) -> int:
         """How many earlier tries started this key (0 on a first try)."""
-        entry = self._get("started")
+        entry = None if self.first_try else self._get("started")
         if isinstance(entry, dict) and entry.get("idempotency_key") == idempotency_key:
             return int(entry.get("starts", 0))
         return 0
