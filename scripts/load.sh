@@ -5,7 +5,7 @@
 #
 # Starts a real Airflow on the CeleryExecutor (scheduler, dag-processor, api-server, triggerer, two
 # Celery workers, a private redis-server; PostgreSQL on 127.0.0.1:5432, user postgres), triggers
-# RUNS runs of the 20-step plan at once (default 50; CI runs 8): RUNS / 5 automation runs whose
+# RUNS runs of the 20-step plan at once (default 50; CI runs 4): RUNS / 5 automation runs whose
 # offline Claude plans it (at least 2; LOAD_AUTOMATION_RUNS overrides), the rest compiled runs of
 # the plan file. It checks that every run succeeds with no duplicated effect and no lost output,
 # and prints the figures (runs per minute, step queue delay, scheduler loop time) as markdown on

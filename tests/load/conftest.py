@@ -3,7 +3,7 @@
 Size: ``--load-runs N`` (or ``LOAD_RUNS``) runs of the 20-step plan in all, triggered at once, of
 which ``--load-automation-runs M`` (or ``LOAD_AUTOMATION_RUNS``; default N // 5, at least 2) are
 automation runs and the rest compiled runs; ``--load-parallelism P`` (``LOAD_PARALLELISM``, default
-8): task slots in all, P // 2 per Celery worker. CI runs 8 (6 compiled + 2 automation).
+8): task slots in all, P // 2 per Celery worker. CI runs 4 (2 compiled + 2 automation).
 ``--load-table FILE`` (``LOAD_TABLE``) writes the figures (``scripts/load.sh`` prints them).
 """
 
@@ -23,7 +23,7 @@ from .statsd_receiver import StatsdReceiver
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("load", "load on a Celery deployment (tests/load)")
     group.addoption(
-        "--load-runs", type=int, default=int(os.environ.get("LOAD_RUNS", "8")), help="runs in all (default 8)"
+        "--load-runs", type=int, default=int(os.environ.get("LOAD_RUNS", "4")), help="runs in all (default 4, the CI size)"
     )
     group.addoption(
         "--load-automation-runs",
@@ -60,7 +60,7 @@ def size_of(config: pytest.Config) -> Size:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """CI size (8 runs) takes a few minutes on an idle 2-core machine; allow 20 s of CPU-bound work a run more."""
+    """CI size (4 runs) takes a few minutes on an idle 2-core machine; allow 20 s of CPU-bound work a run more."""
     size = size_of(config)
     for item in items:
         if item.get_closest_marker("load"):
