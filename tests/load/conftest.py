@@ -23,7 +23,7 @@ from .statsd_receiver import StatsdReceiver
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("load", "load on a Celery deployment (tests/load)")
     group.addoption(
-        "--load-runs", type=int, default=int(os.environ.get("LOAD_RUNS", "4")), help="runs in all (default 4, the CI size)"
+        "--load-runs", type=int, default=int(os.environ.get("LOAD_RUNS", "4")), help="runs in all (default 4: CI)"
     )
     group.addoption(
         "--load-automation-runs",
