@@ -3,7 +3,8 @@
 A compiled plan (the example nightly plan, scheduled), an automation's approve -> run -> review
 round and a saga run at once on two Celery workers (``w1`` and ``w2``, both on ``default``); then the
 broker is stopped, runs are triggered while it is down, and it is started again: every run must
-still reach success. Each task instance records the worker that ran it in ``hostname``.
+still reach success; last, a plan cached in Airflow Variables by one worker serves the next run on
+the other. Each task instance records the worker that ran it in ``hostname``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 
 from airflow_claude.examples.orders import orders_connection_env
+from airflow_claude.planner.cache import VARIABLE_PREFIX
 from airflow_claude.testing import FakeClaude
 from airflow_claude.testing.fake_claude import forced_tool_name
 from tests.harness.airflow_instance import AirflowInstance
@@ -41,7 +43,10 @@ NIGHTLY_STEPS = (
 
 
 def answer(body: dict[str, Any]) -> dict[str, Any]:
-    """The offline Claude: a two-step plan (load, then summarize) and a 'done' review."""
+    """The offline Claude: a two-step plan (load, then summarize) and a 'done' review; a letter count to cache."""
+    if forced_tool_name(body) == "submit_plan" and "Count the letters" in json.dumps(body):
+        steps = [{"id": "count", "tool": "count_letters", "args": {"word": "airflow"}}]
+        return {"tool_use": {"name": "submit_plan", "input": {"steps": steps}}}
     if forced_tool_name(body) == "submit_plan":
         steps = [
             {"id": "load", "tool": "load_source", "args": {"source": "orders"}},
@@ -229,3 +234,54 @@ def scheduler_lines(airflow: AirflowInstance, pattern: str = r"celery|Celery|que
     """Scheduler log lines about sending to Celery, for a failure message."""
     text = airflow.log_path("scheduler").read_text(errors="replace")
     return [line[:300] for line in text.splitlines() if re.search(pattern, line)][-30:]
+
+
+# The plan cache in Airflow Variables, shared by the two workers (last: it stops a worker). Run 1
+# plans (one model call) on whichever worker takes its plan task and stores the plan in a Variable;
+# that worker is then stopped, so run 2's plan task runs on the other one, which must find the plan
+# in the metadata database: no model call, the same plan hash. No folder plays any part.
+CACHE_DAG = "cache_nightly"
+
+
+def cached_run_to_success(airflow: AirflowInstance, run_id: str) -> dict[str, Any]:
+    state = airflow.wait_for_run(CACHE_DAG, run_id, timeout=300)
+    report = airflow.xcom(CACHE_DAG, run_id, "report", key="report")
+    assert state == "success", (report.get("verdict"), report.get("reason"))
+    return report
+
+
+def worker_of(airflow: AirflowInstance, run_id: str, task_id: str) -> str:
+    hostname = airflow.task_instance(CACHE_DAG, run_id, task_id)["hostname"]
+    by_host = {airflow.worker_hostname(name): name for name in airflow.celery_worker_names}
+    assert hostname in by_host, (hostname, by_host)
+    return by_host[hostname]
+
+
+def plan_variables(airflow: AirflowInstance) -> dict[str, str]:
+    found = airflow.get("/variables", params={"variable_key_pattern": VARIABLE_PREFIX, "limit": 100})
+    return {v["key"]: v["value"] for v in found["variables"] if v["key"].startswith(VARIABLE_PREFIX)}
+
+
+def test_a_plan_cached_by_one_worker_serves_the_next_run_on_the_other(
+    airflow: AirflowInstance, fake: FakeClaude
+) -> None:
+    airflow.wait_for_dag(CACHE_DAG, timeout=120)
+    first = airflow.trigger(CACHE_DAG)
+    report = cached_run_to_success(airflow, first)
+    assert [c["purpose"] for c in report["model_calls"]] == ["plan"]
+    assert airflow.xcom(CACHE_DAG, first, "attempt_1.plan")["cached"] is False
+    stored = plan_variables(airflow)
+    assert len(stored) == 1, sorted(stored)
+    [entry] = stored.values()
+    assert json.loads(entry)["plan"]["steps"][0]["tool"] == "count_letters"
+    planner = worker_of(airflow, first, "attempt_1.plan")
+    calls_before = len(fake.message_requests())
+
+    airflow.stop_component(f"worker-{planner}")  # the next plan task can only run on the other worker
+    second = airflow.trigger(CACHE_DAG)
+    again = cached_run_to_success(airflow, second)
+    assert worker_of(airflow, second, "attempt_1.plan") != planner
+    assert airflow.xcom(CACHE_DAG, second, "attempt_1.plan")["cached"] is True
+    assert again["model_calls"] == [] and len(fake.message_requests()) == calls_before
+    assert again["rounds"][0]["plan_hash"] == report["rounds"][0]["plan_hash"]
+    assert len(plan_variables(airflow)) == 1
