@@ -57,8 +57,8 @@ catalog = Catalog([double, leaky])
 
 
 class TI:
-    def __init__(self, task_id: str) -> None:
-        self.dag_id, self.run_id, self.task_id, self.try_number = "d", "manual__1", task_id, 1
+    def __init__(self, task_id: str, try_number: int = 1) -> None:
+        self.dag_id, self.run_id, self.task_id, self.try_number = "d", "manual__1", task_id, try_number
         self.pushed: dict[str, Any] = {}
 
     def xcom_pull(self, task_ids: str, key: str = "return_value", default: Any = None) -> Any:
@@ -84,10 +84,10 @@ def by_name(items: list[ReadableSpan]) -> dict[str, ReadableSpan]:
     return {s.name: s for s in items}
 
 
-def run(tool: str, args: dict[str, Any], store: DictStore | None = None) -> Any:
+def run(tool: str, args: dict[str, Any], store: DictStore | None = None, try_number: int = 1) -> Any:
     identity = StepIdentity("p", "sha256:abc", "s1", tool, "1", catalog.fingerprint)
     task = PlanStepOperator.for_step(task_id="s1", tool=catalog[tool], step_args=args, identity=identity)  # type: ignore[arg-type]
-    context = {"ti": TI("s1"), "task_state_store": store or DictStore()}
+    context = {"ti": TI("s1", try_number), "task_state_store": store or DictStore()}
     with _PARENT.start_as_current_span("worker.s1"):  # what Airflow's task runner opens
         return task.execute(context)
 
@@ -113,7 +113,7 @@ def test_a_replayed_step_has_no_tool_call_span(spans: list[ReadableSpan]) -> Non
     store = DictStore()
     run("double", {"n": 2}, store)
     _EXPORTER.clear()
-    assert run("double", {"n": 2}, store) == {"n": 4}  # the next try finds the effect in the ledger
+    assert run("double", {"n": 2}, store, try_number=2) == {"n": 4}  # the next try finds the effect in the ledger
     names = {s.name for s in collected()}
     assert "step s1" in names and "execute_tool double" not in names
     assert by_name(collected())["step s1"].attributes["airflow_claude.step.replayed"] is True  # type: ignore[index]
