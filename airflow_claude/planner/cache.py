@@ -16,13 +16,14 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from airflow_claude.catalog.catalog import Catalog
 from airflow_claude.fingerprint import canonical_json, sha256_of
 from airflow_claude.plan.limits import PlanLimits
 from airflow_claude.plan.model import Plan
 from airflow_claude.plan.validator import validate_plan
+from airflow_claude.variables import TaskSdkVariables, VariableStore
 
 #: ``plan_cache="airflow-variables"``: one Airflow Variable per entry, shared by every worker.
 VARIABLES = "airflow-variables"
@@ -42,29 +43,6 @@ def cache_key_material(
         "model": model,
         "options": options,
     }
-
-
-class VariableStore(Protocol):
-    """What the Variable entries need: the Task SDK's ``Variable`` by default, a dict-backed fake in tests."""
-
-    def get(self, key: str) -> str | None: ...
-
-    def set(self, key: str, value: str, description: str) -> None: ...
-
-
-class TaskSdkVariables:
-    """Airflow Variables through the Task SDK (inside a task: the Execution API; else the secrets backends)."""
-
-    def get(self, key: str) -> str | None:
-        from airflow.sdk import Variable
-
-        value = Variable.get(key, default=None)
-        return None if value is None else str(value)
-
-    def set(self, key: str, value: str, description: str) -> None:
-        from airflow.sdk import Variable
-
-        Variable.set(key, value, description=description)
 
 
 class _VariableEntries:

@@ -14,6 +14,7 @@ from typing import Any
 
 from airflow_claude.catalog.tool import CircuitPolicy
 from airflow_claude.errors import AirflowClaudeError
+from airflow_claude.variables import TaskSdkVariables
 
 CIRCUIT_PREFIX = "airflow_claude_circuit__"
 
@@ -33,7 +34,7 @@ class CircuitBreaker:
 
     def _read(self) -> dict[str, Any]:
         try:
-            raw = self.store.get(self.key) if self.store is not None else _variable_get(self.key)
+            raw = self.store.get(self.key) if self.store is not None else TaskSdkVariables().get(self.key)
             state = json.loads(raw) if raw else {}
             return state if isinstance(state, dict) else {}
         except Exception:
@@ -46,7 +47,8 @@ class CircuitBreaker:
             if self.store is not None:
                 self.store.set(self.key, text)
             else:
-                _variable_set(self.key, text, f"airflow-claude circuit breaker of tool {self.tool}; delete to close")
+                description = f"airflow-claude circuit breaker of tool {self.tool}; delete to close"
+                TaskSdkVariables().set(self.key, text, description)
         except Exception:  # the breaker must never fail a step by itself
             self.log.warning("circuit %s: cannot record state", self.tool, exc_info=True)
 
@@ -79,16 +81,3 @@ class CircuitBreaker:
         state = self._seen if self._seen is not None else self._read()
         if state:
             self._write({})
-
-
-def _variable_get(key: str) -> str | None:
-    from airflow.sdk import Variable
-
-    value = Variable.get(key, default=None)
-    return str(value) if value is not None else None
-
-
-def _variable_set(key: str, value: str, description: str) -> None:
-    from airflow.sdk import Variable
-
-    Variable.set(key, value, description=description)
