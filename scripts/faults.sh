@@ -35,6 +35,6 @@ table="$(mktemp)"
 trap 'rm -f "$table"' EXIT
 status=0
 .venv/bin/python -m pytest "$suite" -p no:cacheprovider -m faults -s \
-  --runs-per-fault "$runs" --faults-table "$table" ${args[@]+"${args[@]}"} >&2 || status=$?
+  --runs-per-fault "$runs" --every-fault --faults-table "$table" ${args[@]+"${args[@]}"} >&2 || status=$?
 cat "$table"
 exit "$status"

@@ -41,6 +41,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run only this fault (repeatable; names as in the table, e.g. crash_after_commit)",
     )
     group.addoption(
+        "--every-fault",
+        action="store_true",
+        default=os.environ.get("FAULTS_EVERY_FAULT") == "1",
+        help="measure every fault of the executor (scripts/faults.sh); else the CI set (faults.ci_faults)",
+    )
+    group.addoption(
         "--faults-table",
         default=os.environ.get("FAULTS_TABLE"),
         help="write the figures (markdown) to this file",

@@ -209,3 +209,17 @@ def faults_for(executor: str, only: Iterable[str] = ()) -> list[Fault]:
     """The faults measured on ``executor`` (all of them, or those named in ``only``)."""
     wanted = set(only)
     return [f for f in FAULTS if executor in f.executors and (not wanted or f.name in wanted)]
+
+
+def ci_faults(executor: str) -> list[str]:
+    """The faults the CI size measures on ``executor``: all on LocalExecutor; on Celery, what Celery changes.
+
+    The step, Claude and database faults behave the same on both executors (the LocalExecutor suite
+    covers them in CI); on Celery the CI size keeps the baseline and the Celery-only faults (a
+    worker killed, the broker restarted, the scheduler restarted beside running workers).
+    ``scripts/faults.sh N --executor celery`` measures every fault.
+    """
+    mine = faults_for(executor)
+    if executor != CELERY:
+        return [f.name for f in mine]
+    return [f.name for f in mine if f.executors == (CELERY,) or f.name == "none"]
