@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
+bash scripts/browser.sh  # headless Chromium for tests/e2e/test_ui_e2e.py
 export PATH="$PWD/.venv/bin:$PATH"
 .venv/bin/ruff check airflow_claude tests dags benchmarks scripts
 .venv/bin/mypy airflow_claude
