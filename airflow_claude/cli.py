@@ -1,4 +1,4 @@
-"""The ``airflow-claude`` command: validate plan files, draw a plan's graph, print the plan schema.
+"""The ``airflow-claude`` command: validate plan files, draw a plan's graph, print the plan schema, replay runs.
 
 Each subcommand is a pair: ``_add_<name>(subparsers)`` declares its arguments and
 ``cmd_<name>(args) -> int`` runs it. Exit codes: 0 success, 1 invalid plan(s), 2 usage error.
@@ -338,11 +338,13 @@ def _gateway(args: argparse.Namespace, stack: contextlib.ExitStack) -> ModelGate
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="airflow-claude", description="Validate, draw and make airflow-claude plan files."
+        prog="airflow-claude", description="Validate, draw and make plan files; replay and export runs."
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_validate, _add_render, _add_schema, _add_plan):
+    from airflow_claude.cli_runs import add_export, add_replay  # they import this module's helpers
+
+    for add in (_add_validate, _add_render, _add_schema, _add_plan, add_replay, add_export):
         add(sub)
     return parser
 
