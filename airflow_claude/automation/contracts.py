@@ -43,8 +43,10 @@ class Proposal(Payload):
     plan: dict[str, Any]
     plan_hash: str
     goal: str
-    model: str
+    model: str  # empty in a replay run: no model was asked
     cached: bool = False
+    #: a replay run's record (``ReplayRequest.replay_of()``): plan_hash, source, requested_by
+    replay_of: dict[str, Any] | None = None
 
 
 class Outcome(Payload):
@@ -164,6 +166,8 @@ class Report(Payload):
     cost_usd: str
     budget_usd: str
     compensation: dict[str, list[str]]
+    #: set when the run replayed a stored plan: plan_hash, source ({dag_id, run_id} or None), requested_by
+    replay_of: dict[str, Any] | None = None
 
 
 def pull(ti: Any, model: type[M], task_id: str, key: str = RETURN_KEY, map_index: int | None = None) -> M | None:

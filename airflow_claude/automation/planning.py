@@ -18,6 +18,7 @@ from airflow_claude.automation.contracts import (
     push,
 )
 from airflow_claude.automation.memory import memory_prompt, read_memory
+from airflow_claude.automation.replay import REFUSED, ReplayRefused, check_replay, replay_request
 from airflow_claude.automation.task import AutomationTask
 from airflow_claude.observability import lineage
 from airflow_claude.observability.redaction import redact_value
@@ -53,6 +54,10 @@ class PlanRoundOperator(lineage.LineageMixin, AutomationTask):
 
     def execute(self, context: Any) -> dict[str, Any]:
         automation, ti, params = self.automation, context["ti"], context["params"]
+        if self.round_number == 1:
+            replayed = self._replay(context)
+            if replayed is not None:
+                return replayed
         goal = run_goal(self, context)
         parent: Plan | None = None
         memory = None
@@ -110,6 +115,41 @@ class PlanRoundOperator(lineage.LineageMixin, AutomationTask):
             goal=plan.goal,  # masked by the planner
             model=gateway.model,
             cached=result.cached,
+        ).dump()
+
+    def _replay(self, context: Any) -> dict[str, Any] | None:
+        """A replay run's proposal: the stored plan, checked and unchanged, with no model call.
+
+        None when the run asks for no replay of this automation. A refused replay fails the task
+        for good, its reason in XCom ``outcome`` (verdict ``replay_refused``).
+        """
+        automation, ti = self.automation, context["ti"]
+        budget = automation.budget(context, automation.model or "")  # records no call: the report's cost is 0
+        plan_id: Any = None
+        try:
+            request = replay_request(context, automation.id)
+            if request is None:
+                return None
+            plan_id = request.plan.get("id")
+            goal = request.plan.get("goal")
+            ti.xcom_push(key=GOAL_KEY, value=redact_value(goal if isinstance(goal, str) else None))
+            max_steps = context["params"].get("max_steps") or automation.settings.max_steps
+            plan = check_replay(request, automation, int(max_steps))
+        except ReplayRefused as exc:
+            usage = budget.push(error=f"{REFUSED}: {exc.reason}")
+            self._stash_lineage(ti, "", usage, plan_id if isinstance(plan_id, str) else "")
+            push(ti, OUTCOME_KEY, Outcome(verdict=REFUSED, reason=exc.reason))
+            self.log.error("%s", exc.reason)
+            raise
+        usage = budget.push()
+        self._stash_lineage(ti, "", usage, plan.id, plan.hash)
+        self.log.info("replaying plan %s %s: no model call", plan.id, plan.hash)
+        return Proposal(
+            plan=plan.model_dump(mode="json"),
+            plan_hash=plan.hash,
+            goal=plan.goal,  # the stored plan's goal, masked when it was planned
+            model="",
+            replay_of=request.replay_of(),
         ).dump()
 
     # OpenLineage: the model and what the planning calls spent (no prompt, no completion)

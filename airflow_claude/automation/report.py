@@ -31,6 +31,7 @@ from airflow_claude.automation.contracts import (
     push,
 )
 from airflow_claude.automation.memory import remember
+from airflow_claude.automation.replay import replay_of_run
 from airflow_claude.automation.task import AutomationTask
 from airflow_claude.observability.records import emit
 from airflow_claude.plan.run_fields import run_values_from_context
@@ -71,6 +72,7 @@ class ReportOperator(AutomationTask):
             cost_usd=str(sum((Decimal(c["cost_usd"]) for c in calls), Decimal(0))),
             budget_usd=str(automation.budget(context, automation.model or "").limit),
             compensation=self._compensation(context),
+            replay_of=self._replay_of(context),
         )
         self._log_report(report)
         self._remember(report)
@@ -112,6 +114,13 @@ class ReportOperator(AutomationTask):
             "steps": review.steps,
         }
         return entry, calls
+
+    def _replay_of(self, context: Any) -> dict[str, Any] | None:
+        """What round 1 replayed (from its proposal, or from the run conf when the replay was refused)."""
+        proposal = self.pull(context, Proposal, "plan", round_number=1)
+        if proposal is not None:
+            return proposal.replay_of
+        return replay_of_run(context, self.automation.id)
 
     def _compensation(self, context: Any) -> dict[str, list[str]]:
         """What the saga undid, and the finished compensable steps it could not undo."""

@@ -171,6 +171,8 @@ class ReviewOperator(lineage.LineageMixin, AutomationTask):
             automation.settings.review_output_chars,
             routes={t: tool.route for t, tool in automation.catalog.items() if not tool.route.is_default},
         )
+        if proposal.replay_of is not None:
+            return self._replay_verdict(context, committed, summaries)
         if automation.settings.review == "on_failure" and all(s["status"] == "success" for s in summaries):
             reason = "every step succeeded; not reviewed by Claude (review='on_failure')"
             return self._verdict(context, committed, Review(verdict="done", reason=reason), summaries, False)
@@ -203,8 +205,31 @@ class ReviewOperator(lineage.LineageMixin, AutomationTask):
         self._stash_lineage(ti, gateway.model, budget.push(), committed)
         return self._verdict(context, committed, parse_review(message), summaries, True)
 
+    def _replay_verdict(
+        self, context: Any, committed: CommittedPlan, summaries: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """A replay run is judged by its steps alone (no model call, no re-plan): done or failed."""
+        budget = self.automation.budget(context, self.automation.model or "")
+        self._stash_lineage(context["ti"], None, budget.push(), committed)  # 0 calls: the report's cost is 0
+        failed = [f"{s['id']} ({s['status']})" for s in summaries if s["status"] != "success"]
+        if failed:
+            review = RoundReview(
+                verdict="failed",
+                reason=f"replayed plan: {len(failed)} step(s) did not succeed: {', '.join(failed)}",
+                plan_id="",
+                plan_hash="",
+            )
+        else:
+            review = RoundReview(verdict="done", reason="replayed plan: every step succeeded", plan_id="", plan_hash="")
+        return self._verdict(context, committed, review, summaries, False)
+
     def _verdict(
-        self, context: Any, committed: CommittedPlan, review: Review, summaries: list[dict[str, Any]], reviewed: bool
+        self,
+        context: Any,
+        committed: CommittedPlan,
+        review: Review | RoundReview,
+        summaries: list[dict[str, Any]],
+        reviewed: bool,
     ) -> dict[str, Any]:
         ti = context["ti"]
         emit(
@@ -218,7 +243,9 @@ class ReviewOperator(lineage.LineageMixin, AutomationTask):
             reviewed=reviewed,
         )
         return RoundReview(
-            **review.model_dump(),
+            verdict=review.verdict,
+            reason=review.reason,
+            summary=review.summary,
             reviewed=reviewed,
             plan_id=committed.plan["id"],
             plan_hash=committed.plan_hash,
