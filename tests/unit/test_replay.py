@@ -252,3 +252,22 @@ def test_a_replay_is_only_read_in_round_one(no_gateway: Any) -> None:
     with pytest.raises(AirflowSkipException, match="no re-plan"):  # round 2 plans only after a re-plan verdict
         plan_task(DAG_UNDER_TEST, ti, request().conf(), round_number=2, goal=SOURCE.goal)
     assert no_gateway.requests == []
+
+
+def test_an_edited_committed_plan_survives_json_transport_with_its_hash(no_gateway: Any) -> None:
+    """The source run's committed plan (an approver's edit: created_at, parent fields) as the API carries it."""
+    ti = FakeTI(dag_id=DAG_ID)
+    proposal = Proposal(plan=STORED, plan_hash=SOURCE.hash, goal=SOURCE.goal, model="m")
+    ti.xcom[("attempt_1.plan", None, "return_value")] = proposal.dump()
+    edited = json.loads(json.dumps(STORED))
+    edited["steps"][2]["args"]["name"] = "alphabetical"
+    ti.xcom[("attempt_1.approve", None, DECISION_KEY)] = Decision(
+        chosen_options=["Approve"], params_input={"plan_json": json.dumps(edited)}, responded_by_user={"name": "ana"}
+    ).dump()
+    DAG_UNDER_TEST.get_task("attempt_1.commit").execute(replay_context(ti.at("attempt_1.commit"), None))
+    source = CommittedPlan.model_validate(ti.xcom[("attempt_1.commit", None, COMMITTED_KEY)])
+    assert source.edited and source.plan["provenance"]["created_at"] and source.plan_hash != SOURCE.hash
+    carried = json.loads(json.dumps(ReplayRequest(plan=source.plan, plan_hash=source.plan_hash).conf()))
+    replayed = Proposal.model_validate(plan_task(DAG_UNDER_TEST, FakeTI(dag_id=DAG_ID), carried))
+    assert replayed.plan_hash == source.plan_hash and replayed.plan == source.plan
+    assert replayed.replay_of == {"plan_hash": source.plan_hash, "source": None, "requested_by": None}
