@@ -1,0 +1,246 @@
+"""The read side's database half: the rows of Airflow's metadata DB a run page needs, read with Airflow's ORM.
+
+Runs belong on the list when their DAG carries the ``airflow-claude`` tag or when an automation task
+pushed a ``report`` or ``goal`` XCom (automation task groups live in users' own DAGs, untagged).
+Everything is turned into :class:`~airflow_claude.ui.runs.RunData` and built by the pure code there.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from airflow.models.dag import DagModel, DagTag
+from airflow.models.dagrun import DagRun
+from airflow.models.task_state_store import TaskStateStoreModel
+from airflow.models.taskinstance import TaskInstance
+from airflow.models.xcom import XComModel
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from airflow_claude.automation.contracts import (
+    COMMITTED_KEY,
+    GOAL_KEY,
+    OUTCOME_KEY,
+    REPORT_KEY,
+    RETURN_KEY,
+    USAGE_KEY,
+)
+from airflow_claude.factory.build import TAG
+from airflow_claude.plan.model import Plan
+from airflow_claude.runtime.ledger import LEDGER_PREFIX
+from airflow_claude.runtime.provenance import PROVENANCE_XCOM_KEY
+from airflow_claude.ui.models import RunDetail, RunSummary
+from airflow_claude.ui.runs import DagTask, RunData, TaskRow, build_detail, build_summary
+
+log = logging.getLogger(__name__)
+
+#: XComs the list needs (no step outputs: those can be large); the run page reads them all.
+_LIST_KEYS = (REPORT_KEY, GOAL_KEY, COMMITTED_KEY, USAGE_KEY, OUTCOME_KEY, PROVENANCE_XCOM_KEY)
+LIST_LIMIT = 200
+
+_dag_bag: Any = None
+
+
+def _dags() -> Any:
+    """One DB DAG bag per process (it caches serialized DAG versions)."""
+    global _dag_bag
+    if _dag_bag is None:
+        from airflow.models.dagbag import DBDagBag
+
+        _dag_bag = DBDagBag()
+    return _dag_bag
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _value(row: XComModel) -> Any:
+    value = XComModel.deserialize_value(row)
+    if isinstance(value, str) and value[:1] in "{[":
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _run_data(run: DagRun, tags: list[str]) -> RunData:
+    return RunData(
+        dag_id=run.dag_id,
+        run_id=run.run_id,
+        state=str(run.state.value if hasattr(run.state, "value") else run.state) if run.state else None,
+        start_date=_iso(run.start_date or run.queued_at or run.run_after),
+        conf=dict(run.conf or {}),
+        tags=tags,
+    )
+
+
+def _fill(session: Session, runs: dict[int, RunData], *, all_xcoms: bool) -> None:
+    """Task instances and XComs of the runs (by dag_run id) into their RunData."""
+    if not runs:
+        return
+    ids = list(runs)
+    by_key = {(d.dag_id, d.run_id): d for d in runs.values()}
+    rows = session.execute(
+        select(
+            TaskInstance.dag_id,
+            TaskInstance.run_id,
+            TaskInstance.task_id,
+            TaskInstance.map_index,
+            TaskInstance.state,
+            TaskInstance.try_number,
+            TaskInstance.queue,
+        ).where(
+            or_(*(and_(TaskInstance.dag_id == d, TaskInstance.run_id == r) for d, r in by_key)),
+        )
+    )
+    for dag_id, run_id, task_id, map_index, state, try_number, queue in rows:
+        state_text = str(state.value if hasattr(state, "value") else state) if state else None
+        by_key[(dag_id, run_id)].tasks[(task_id, map_index)] = TaskRow(state_text, int(try_number or 0), queue)
+    query = select(XComModel).where(XComModel.dag_run_id.in_(ids))
+    if not all_xcoms:
+        query = query.where(
+            or_(
+                XComModel.key.in_(_LIST_KEYS),
+                and_(
+                    XComModel.key == RETURN_KEY, or_(XComModel.task_id.like("%plan"), XComModel.task_id.like("%review"))
+                ),
+            )
+        )
+    for row in session.scalars(query):
+        runs[row.dag_run_id].xcoms[(row.task_id, row.map_index, row.key)] = _value(row)
+
+
+def _tags(session: Session, dag_ids: set[str]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = defaultdict(list)
+    for dag_id, name in session.execute(select(DagTag.dag_id, DagTag.name).where(DagTag.dag_id.in_(dag_ids))):
+        found[dag_id].append(name)
+    return found
+
+
+def list_runs(
+    session: Session, allowed: set[str], dag_id: str | None = None, limit: int = LIST_LIMIT
+) -> list[RunSummary]:
+    """The runs of readable DAGs that are automation or compiled-plan runs, newest first."""
+    dag_ids = {dag_id} & allowed if dag_id else allowed
+    if not dag_ids:
+        return []
+    tagged = select(DagTag.dag_id).where(DagTag.name == TAG)
+    reported = select(XComModel.dag_run_id).where(XComModel.key.in_([REPORT_KEY, GOAL_KEY]))
+    query = (
+        select(DagRun)
+        .where(DagRun.dag_id.in_(dag_ids), or_(DagRun.dag_id.in_(tagged), DagRun.id.in_(reported)))
+        .order_by(DagRun.run_after.desc(), DagRun.id.desc())
+        .limit(limit)
+    )
+    found = list(session.scalars(query))
+    tags = _tags(session, {r.dag_id for r in found})
+    runs = {r.id: _run_data(r, tags.get(r.dag_id, [])) for r in found}
+    _fill(session, runs, all_xcoms=False)
+    descriptions = dict(
+        session.execute(
+            select(DagModel.dag_id, DagModel.description).where(DagModel.dag_id.in_({r.dag_id for r in found}))
+        )
+    )
+    summaries = []
+    for data in runs.values():
+        data.dag_description = descriptions.get(data.dag_id)
+        summaries.append(build_summary(data))
+    return summaries
+
+
+def _find_run(session: Session, dag_id: str, run_id: str) -> DagRun | None:
+    return session.scalar(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id))
+
+
+def load_run(session: Session, dag_id: str, run_id: str) -> RunData | None:
+    """Everything about one run, or None when there is no such run."""
+    run = _find_run(session, dag_id, run_id)
+    if run is None:
+        return None
+    data = _run_data(run, _tags(session, {dag_id}).get(dag_id, []))
+    _fill(session, {run.id: data}, all_xcoms=True)
+    for row in session.scalars(
+        select(TaskStateStoreModel).where(
+            TaskStateStoreModel.dag_run_id == run.id, TaskStateStoreModel.key.startswith(LEDGER_PREFIX)
+        )
+    ):
+        try:
+            entry = json.loads(row.value)
+        except ValueError:
+            continue
+        data.ledger.setdefault((row.task_id, row.map_index), {})[row.key[len(LEDGER_PREFIX) :]] = entry
+    _read_dag(session, run, data)
+    return data
+
+
+def _read_dag(session: Session, run: DagRun, data: RunData) -> None:
+    """The run's serialized DAG (its doc and tasks), and the compiled plan's file when it is reachable."""
+    try:
+        dag = _dags().get_dag_for_run(run, session=session)
+    except Exception:  # a DAG that no longer deserializes: the page shows what XCom holds
+        log.warning("cannot read the serialized DAG of %s", run.dag_id, exc_info=True)
+        dag = None
+    if dag is not None:
+        data.dag_doc = dag.doc_md
+        data.dag_description = dag.description
+        for task_id, task in dag.task_dict.items():
+            data.dag_tasks[task_id] = DagTask(
+                upstream=sorted(task.upstream_task_ids), doc_md=getattr(task, "doc_md", None), task_type=task.task_type
+            )
+    stamp = next((v for (_, _, k), v in data.xcoms.items() if k == PROVENANCE_XCOM_KEY and isinstance(v, dict)), None)
+    if stamp and not any(t.startswith("attempt_") or ".attempt_" in t for t in data.dag_tasks):
+        fileloc = session.scalar(select(DagModel.fileloc).where(DagModel.dag_id == run.dag_id))
+        data.plan_file = find_plan_file(fileloc, str(stamp.get("plan_id")), str(stamp.get("plan_hash")))
+
+
+def find_plan_file(fileloc: str | None, plan_id: str, plan_hash: str) -> dict[str, Any] | None:
+    """The compiled plan's own file, found next to its DAG file, when its hash is the runs' plan hash.
+
+    The api-server sees the DAG folder only in some deployments (a local bundle on the same disk);
+    elsewhere the run page rebuilds the plan from the serialized DAG, marked inexact.
+    """
+    if not fileloc:
+        return None
+    base = Path(fileloc).parent
+    name = f"{plan_id}.json"
+    try:
+        candidates = [base / "plans" / name, base / name, *sorted(base.glob(f"*/{name}"))]
+    except OSError:
+        return None
+    for path in dict.fromkeys(candidates):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if Plan.model_validate(data).hash == plan_hash:
+                return data if isinstance(data, dict) else None
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def run_detail(session: Session, dag_id: str, run_id: str) -> RunDetail | None:
+    data = load_run(session, dag_id, run_id)
+    if data is None:
+        return None
+    detail = build_detail(data)
+    detail.replays = find_replays(session, dag_id, run_id)
+    return detail
+
+
+def find_replays(session: Session, dag_id: str, run_id: str, limit: int = 500) -> list[dict[str, str]]:
+    """Runs that replayed this one: replay runs (``replay__*``) whose conf names it as their source."""
+    from airflow_claude.automation.replay import REPLAY_CONF_KEY
+
+    found = []
+    query = select(DagRun.dag_id, DagRun.run_id, DagRun.conf).where(DagRun.run_id.like("replay\\_\\_%", escape="\\"))
+    for other_dag, other_run, conf in session.execute(query.order_by(DagRun.id.desc()).limit(limit)):
+        request = (conf or {}).get(REPLAY_CONF_KEY) if isinstance(conf, dict) else None
+        source = request.get("source") if isinstance(request, dict) else None
+        if isinstance(source, dict) and source.get("dag_id") == dag_id and source.get("run_id") == run_id:
+            found.append({"dag_id": other_dag, "run_id": other_run})
+    return found
