@@ -35,6 +35,7 @@ from airflow_claude.automation.replay import replay_of_run
 from airflow_claude.automation.task import AutomationTask
 from airflow_claude.observability.records import emit
 from airflow_claude.plan.run_fields import run_values_from_context
+from airflow_claude.ui.links import RunPageLink
 
 _TOKENS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
 
@@ -43,6 +44,7 @@ class ReportOperator(AutomationTask):
     """Write the run report; fail the task (and so the run) when the automation failed."""
 
     ui_color = "#d8f0d8"
+    operator_extra_links = (RunPageLink(),)  # "Claude run": the run page of the plugin
 
     def execute(self, context: Any) -> dict[str, Any]:
         automation, ti = self.automation, context["ti"]

@@ -34,6 +34,7 @@ from airflow_claude.runtime.execute import run_step
 from airflow_claude.runtime.provenance import PROVENANCE_XCOM_KEY, StepIdentity
 from airflow_claude.runtime.resolve import RunScope, output_fetcher, run_refs_used
 from airflow_claude.runtime.states import all_finished, instance_states
+from airflow_claude.ui.links import RunPageLink
 
 
 def plan_scope(plan: dict[str, Any], context: Any) -> RunScope:
@@ -90,6 +91,7 @@ class RunPlanStepOperator(lineage.LineageMixin, AutomationTask):
     """
 
     ui_color = "#efe6fb"
+    operator_extra_links = (RunPageLink(),)  # "Claude run": the run page of the plugin
 
     def __init__(self, *, ticket: dict[str, Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -19,6 +19,7 @@ from airflow_claude.observability import lineage
 from airflow_claude.runtime.execute import run_step
 from airflow_claude.runtime.provenance import PROVENANCE_XCOM_KEY, StepIdentity
 from airflow_claude.runtime.resolve import output_fetcher
+from airflow_claude.ui.links import RunPageLink
 
 
 class PlanStepOperator(lineage.LineageMixin, BaseOperator):
@@ -26,6 +27,7 @@ class PlanStepOperator(lineage.LineageMixin, BaseOperator):
 
     template_fields: Sequence[str] = ()  # plan arguments are data: never Jinja-rendered
     ui_color = "#efe6fb"
+    operator_extra_links = (RunPageLink(),)  # "Claude run": the run page of the plugin
 
     tool: PythonTool
     step_args: dict[str, Any]
