@@ -75,7 +75,7 @@ def _page(title: str, body: str, script: str = "") -> str:
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>'
         f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{_CSS}</style></head>'
-        f"<body>{body}{tail}</body></html>"
+        f"<body><main>{body}</main>{tail}</body></html>"
     )
 
 
@@ -106,7 +106,7 @@ def list_page(runs: list[RunSummary], base: str, dag_id: str | None = None) -> s
 
 
 def plan_svg(steps: list[StepView]) -> str:
-    """The plan as an inline SVG: one column per dependency level, edges from each producer."""
+    """The plan as an inline SVG in ``div#plan-graph``: one column per dependency level, edges from each producer."""
     deps = {s.id: s.depends_on for s in steps}
     levels = graph.levels(deps)
     placed = {sid for level in levels for sid in level}
@@ -146,8 +146,9 @@ def plan_svg(steps: list[StepView]) -> str:
         'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#a0aec0"/></marker></defs>'
     )
     return (
-        f'<svg id="plan-graph" xmlns="http://www.w3.org/2000/svg" width="{total_w}" height="{total_h}" '
-        f'viewBox="0 0 {total_w} {total_h}" role="img" aria-label="plan graph">{marker}{"".join(parts)}</svg>'
+        f'<div id="plan-graph"><svg class="plan-graph" xmlns="http://www.w3.org/2000/svg" width="{total_w}" '
+        f'height="{total_h}" '
+        f'viewBox="0 0 {total_w} {total_h}" role="img" aria-label="plan graph">{marker}{"".join(parts)}</svg></div>'
     )
 
 
@@ -156,7 +157,8 @@ def _steps_table(detail: RunDetail) -> str:
     for rnd in detail.rounds:
         for s in rnd.steps:
             rows.append(
-                f'<tr class="step" data-step-id="{e(s.id)}" data-round="{rnd.round}">'
+                f'<tr class="step" data-step-id="{e(s.id)}" data-step="{e(s.id)}" data-state="{e(s.state)}" '
+                f'data-round="{rnd.round}">'
                 f'<td>{rnd.round}</td><td class="mono">{e(s.id)}</td><td class="mono">{e(s.tool)}</td>'
                 f'<td class="state state-{e(s.state)}">{e(s.state or "not started")}</td>'
                 f'<td class="attempts">{s.attempts}</td><td class="idempotency-key mono">{e(s.idempotency_key)}</td>'

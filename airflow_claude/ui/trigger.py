@@ -55,6 +55,9 @@ def start_replay(session: Any, manager: Any, user: Any, body: Any, *, triggered_
     from airflow_claude.ui import store
 
     source_prefix: str | None = None
+    target = body.target_dag_id or (body.source or {}).get("dag_id")
+    if target:  # who may trigger is known before anything is read
+        access.require(manager, user, "POST", target)
     if body.source is not None:
         dag_id, run_id = body.source.get("dag_id"), body.source.get("run_id")
         if not dag_id or not run_id:
@@ -77,10 +80,8 @@ def start_replay(session: Any, manager: Any, user: Any, body: Any, *, triggered_
         plan = body.plan
     else:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "give a source run or a plan")
-    target = body.target_dag_id or (body.source or {}).get("dag_id")
     if not target:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "target_dag_id is required when no source run is given")
-    access.require(manager, user, "POST", target)
     prefixes = _automation_dag(session, target)
     if not prefixes:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"DAG '{target}' holds no automation to replay into")
