@@ -317,7 +317,7 @@ def _step_view(data: RunData, step: dict[str, Any], task_id: str, index: int) ->
 # --- compiled-plan runs --------------------------------------------------------------------------
 
 
-def _doc_field(doc: str | None, name: str) -> str | None:
+def doc_field(doc: str | None, name: str) -> str | None:
     match = re.search(rf"^\| {re.escape(name)} \| `([^`]*)` \|$", doc or "", re.MULTILINE)
     return match.group(1) if match else None
 
@@ -357,8 +357,8 @@ def rebuilt_plan(data: RunData, plan_id: str | None) -> dict[str, Any]:
 
 def _plan_detail(data: RunData) -> RunDetail:
     stamps = [v for (_, _, key), v in sorted(data.xcoms.items()) if key == PROVENANCE_XCOM_KEY and isinstance(v, dict)]
-    plan_id = next((s.get("plan_id") for s in stamps), None) or _doc_field(data.dag_doc, "plan id")
-    plan_hash = next((s.get("plan_hash") for s in stamps), None) or _doc_field(data.dag_doc, "plan hash")
+    plan_id = next((s.get("plan_id") for s in stamps), None) or doc_field(data.dag_doc, "plan id")
+    plan_hash = next((s.get("plan_hash") for s in stamps), None) or doc_field(data.dag_doc, "plan hash")
     exact = data.plan_file is not None
     plan = data.plan_file if exact else rebuilt_plan(data, plan_id)
     assert plan is not None

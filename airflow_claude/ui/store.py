@@ -34,7 +34,15 @@ from airflow_claude.plan.model import Plan
 from airflow_claude.runtime.ledger import LEDGER_PREFIX
 from airflow_claude.runtime.provenance import PROVENANCE_XCOM_KEY
 from airflow_claude.ui.models import RunDetail, RunSummary
-from airflow_claude.ui.runs import DagTask, RunData, TaskRow, build_detail, build_summary
+from airflow_claude.ui.runs import (
+    DagTask,
+    RunData,
+    TaskRow,
+    automation_prefixes,
+    build_detail,
+    build_summary,
+    doc_field,
+)
 
 log = logging.getLogger(__name__)
 
@@ -142,11 +150,8 @@ def list_runs(
     tags = _tags(session, {r.dag_id for r in found})
     runs = {r.id: _run_data(r, tags.get(r.dag_id, [])) for r in found}
     _fill(session, runs, all_xcoms=False)
-    descriptions = dict(
-        session.execute(
-            select(DagModel.dag_id, DagModel.description).where(DagModel.dag_id.in_({r.dag_id for r in found}))
-        )
-    )
+    described = select(DagModel.dag_id, DagModel.description).where(DagModel.dag_id.in_({r.dag_id for r in found}))
+    descriptions = {dag: text for dag, text in session.execute(described)}
     summaries = []
     for data in runs.values():
         data.dag_description = descriptions.get(data.dag_id)
@@ -193,10 +198,14 @@ def _read_dag(session: Session, run: DagRun, data: RunData) -> None:
             data.dag_tasks[task_id] = DagTask(
                 upstream=sorted(task.upstream_task_ids), doc_md=getattr(task, "doc_md", None), task_type=task.task_type
             )
-    stamp = next((v for (_, _, k), v in data.xcoms.items() if k == PROVENANCE_XCOM_KEY and isinstance(v, dict)), None)
-    if stamp and not any(t.startswith("attempt_") or ".attempt_" in t for t in data.dag_tasks):
+    if automation_prefixes(data):
+        return
+    stamp = next((v for (_, _, k), v in data.xcoms.items() if k == PROVENANCE_XCOM_KEY and isinstance(v, dict)), {})
+    plan_id = stamp.get("plan_id") or doc_field(data.dag_doc, "plan id")
+    plan_hash = stamp.get("plan_hash") or doc_field(data.dag_doc, "plan hash")
+    if plan_id and plan_hash:
         fileloc = session.scalar(select(DagModel.fileloc).where(DagModel.dag_id == run.dag_id))
-        data.plan_file = find_plan_file(fileloc, str(stamp.get("plan_id")), str(stamp.get("plan_hash")))
+        data.plan_file = find_plan_file(fileloc, str(plan_id), str(plan_hash))
 
 
 def find_plan_file(fileloc: str | None, plan_id: str, plan_hash: str) -> dict[str, Any] | None:
