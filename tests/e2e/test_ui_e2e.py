@@ -13,7 +13,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -313,24 +312,28 @@ def test_plugin_enforces_auth_and_never_shows_a_secret(
 
 
 def test_run_pages_in_headless_chromium(airflow: AirflowInstance, source: Source, tokens: dict[str, str]) -> None:
+    listed = {r["run_id"]: r for r in plugin(airflow, "GET", f"{PREFIX}/api/runs", tokens["admin"]).json()["runs"]}
+    row = f'tr.run[data-dag-id="{source.dag_id}"][data-run-id="{source.run_id}"]'
     with Browser() as browser:
         browser.open(f"{airflow.base_url}{PREFIX}/", "main", token=tokens["admin"])
-        link = f'a[href*="/runs/{quote(source.dag_id, safe="")}/"]'
-        browser.wait_for(link)
-        listing = browser.page_source
-        assert GOAL in listing and "ui_compiled_plan" in listing
-        assert source.report["cost_usd"].rstrip("0").rstrip(".") in listing
+        text = browser.wait_for(row).text
+        assert GOAL in text and f"${listed[source.run_id]['cost_usd']}" in text, text
+        assert Decimal(listed[source.run_id]["cost_usd"]) > 0
+        assert browser.find_all(f'tr.run[data-dag-id="ui_compiled_plan"][data-run-id="{source.compiled_run_id}"]')
         list_shot = browser.screenshot("run_list")
-        browser.click(link)
+        browser.click(f"{row} a.run-link")
         browser.wait_for("#steps")
-        assert quote(source.run_id, safe="") in browser.current_url or source.run_id in browser.current_url
+        assert browser.current_url.endswith(f"{PREFIX}/runs/{run_path(source.dag_id, source.run_id)}")
         rows = browser.find_all("#steps [data-step]")
         states = {row.get_attribute("data-step"): row.get_attribute("data-state") for row in rows}
         assert states == dict.fromkeys(STEP_IDS, "success"), states
+        assert len(rows) == len(STEP_IDS)
         total = browser.wait_for("#cost-total").text
-        assert Decimal(re.sub(r"[^0-9.]", "", total)) == Decimal(source.report["cost_usd"]), total
+        assert Decimal(total.lstrip("$")) == Decimal(source.report["cost_usd"]), total
         graph = browser.wait_for("#plan-graph svg")
-        assert all(step in graph.get_attribute("innerHTML") for step in STEP_IDS)
+        nodes = {node.get_attribute("data-step-id") for node in browser.find_all("#plan-graph svg g.node")}
+        assert nodes == set(STEP_IDS), graph.get_attribute("outerHTML")[:2000]
+        assert browser.find_all("#replay-button")
         run_shot = browser.screenshot("run_page")
     for shot in (list_shot, run_shot):
         assert is_png(shot, min_bytes=10_000), f"{shot} is not a real screenshot ({shot.stat().st_size} bytes)"
@@ -381,6 +384,7 @@ def assert_exact_replay(airflow: AirflowInstance, source: Source, run_id: str, r
     assert report["rounds"][0]["plan_hash"] == source.plan_hash
     assert report["replay_of"]["plan_hash"] == source.plan_hash
     assert report["replay_of"]["source"] == {"dag_id": source.dag_id, "run_id": source.run_id}
+    assert report["replay_of"]["requested_by"] == "admin"
     assert step_states(airflow, "ui_orders", run_id) == dict.fromkeys(STEP_IDS, "success")
     proposal = airflow.xcom("ui_orders", run_id, "attempt_1.plan")
     assert proposal["plan_hash"] == source.plan_hash and proposal["plan"] == source.plan
