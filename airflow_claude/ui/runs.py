@@ -31,6 +31,8 @@ from airflow_claude.ui.models import CallView, LedgerState, RoundView, RunDetail
 _PLAN_TASK = re.compile(r"^(?P<prefix>(?:.*\.)?)attempt_(?P<round>\d+)\.plan$")
 SAGA_UNDO = "saga.undo_"
 OUTPUT_CHARS = 300
+#: Task instance states in which a step has not started a try yet (its try number may already be 1)
+_NOT_STARTED = (None, "none", "scheduled", "queued", "skipped", "upstream_failed", "removed")
 TEXT_CHARS = 2000
 
 
@@ -298,7 +300,7 @@ def _step_view(data: RunData, step: dict[str, Any], task_id: str, index: int) ->
         summary = shown(record.get("error"), OUTPUT_CHARS)
     else:  # a compiled plan's step: its return value is its output
         summary = shown(data.xcom(task_id, RETURN_KEY, index), OUTPUT_CHARS)
-    attempts = int(record.get("attempts") or 0) or (ti.try_number if ti and ti.state not in (None, "scheduled") else 0)
+    attempts = int(record.get("attempts") or 0) or (ti.try_number if ti and ti.state not in _NOT_STARTED else 0)
     return StepView(
         id=step["id"],
         tool=step["tool"],
