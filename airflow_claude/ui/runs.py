@@ -213,7 +213,7 @@ def _automation_detail(data: RunData, prefix: str) -> RunDetail:
         calls = [_call(c) for c in report["model_calls"] if isinstance(c, dict)]
     last = next((r for r in reversed(rounds) if r.plan_id), None)
     final = rounds[-1] if rounds else None
-    goal = (report or {}).get("goal") or data.xcom(prefix + "attempt_1.plan", GOAL_KEY)
+    goal = (report or {}).get("goal") or data.xcom(prefix + "attempt_1.plan", GOAL_KEY) or _replay_goal(data.conf)
     if replay_of is None:
         replay_of = (report or {}).get("replay_of") or _conf_replay(data.conf)
     cost = (report or {}).get("cost_usd") or str(sum((_money(c.cost_usd) for c in calls), Decimal(0)))
@@ -256,6 +256,13 @@ def _conf_replay(conf: dict[str, Any]) -> dict[str, Any] | None:
     if not isinstance(request, dict):
         return None
     return {k: request.get(k) for k in ("plan_hash", "source", "requested_by")}
+
+
+def _replay_goal(conf: dict[str, Any]) -> Any:
+    """A replay run's goal before its plan task ran: the stored plan's own (masked when it was made)."""
+    request = conf.get(REPLAY_CONF_KEY) if isinstance(conf, dict) else None
+    plan = request.get("plan") if isinstance(request, dict) else None
+    return plan.get("goal") if isinstance(plan, dict) else None
 
 
 def _call(call: dict[str, Any]) -> CallView:

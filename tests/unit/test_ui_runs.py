@@ -7,7 +7,7 @@ from decimal import Decimal
 from ui_kit import HOSTILE, automation_run, compiled_run, plan_doc, plan_hash
 
 from airflow_claude.automation.replay import REPLAY_CONF_KEY
-from airflow_claude.ui.runs import automation_prefix, build_detail, build_summary, shown
+from airflow_claude.ui.runs import RunData, TaskRow, automation_prefix, build_detail, build_summary, shown
 
 
 def test_an_automation_run_in_a_task_group_shows_every_round_and_the_report() -> None:
@@ -56,6 +56,14 @@ def test_a_replay_run_says_which_run_and_plan_it_replays() -> None:
         "source": {"dag_id": "d", "run_id": "r"},
         "requested_by": "ann",
     }
+
+
+def test_a_queued_replay_run_shows_the_stored_plans_goal() -> None:
+    data = RunData(dag_id="d", run_id="replay__1", state="queued")
+    data.tasks[("attempt_1.plan", -1)] = TaskRow("scheduled", 0)
+    data.conf = {REPLAY_CONF_KEY: {"plan": plan_doc("p", "Stored goal"), "plan_hash": "sha256:x"}}
+    summary = build_summary(data)
+    assert summary.kind == "automation" and summary.goal == "Stored goal" and summary.model_calls == 0
 
 
 def test_a_compiled_plan_run_with_its_plan_file_is_exact() -> None:
