@@ -264,6 +264,10 @@ def run_page(detail: RunDetail, base: str) -> str:
         for r in detail.replays
     )
     replay_html, script = _replay(detail, base)
+    if detail.kind == "plan" and not detail.plan_id and not final:
+        note = '<p id="not-claude" class="muted">This run is neither an automation nor a compiled plan run.</p>'
+        body = f'<p><a href="{e(base)}/" target="_self">All Claude runs</a></p><h1>Run {e(detail.run_id)}</h1>{note}'
+        return _page(f"Claude run {detail.run_id}", body)
     body = (
         f'<p><a href="{e(base)}/" target="_self">All Claude runs</a></p>'
         f'<h1>Run {e(detail.run_id)}</h1><p class="goal" id="goal">{e(detail.goal)}</p><dl>{facts_html}</dl>'

@@ -9,7 +9,7 @@ from ui_kit import HOSTILE, automation_run, compiled_run
 
 from airflow_claude.ui.models import RunSummary, StepView
 from airflow_claude.ui.page import list_page, plan_svg, run_page, run_url
-from airflow_claude.ui.runs import build_detail
+from airflow_claude.ui.runs import RunData, build_detail
 
 
 class _Ids(HTMLParser):
@@ -96,3 +96,8 @@ def test_the_plan_graph_lays_steps_out_by_dependency_level() -> None:
 def test_a_cycle_still_draws_every_step() -> None:
     svg = plan_svg([StepView(id="a", tool="t", depends_on=["b"]), StepView(id="b", tool="t", depends_on=["a"])])
     assert 'data-step-id="a"' in svg and 'data-step-id="b"' in svg
+
+
+def test_a_run_of_another_dag_says_it_is_not_a_claude_run() -> None:
+    page = run_page(build_detail(RunData(dag_id="etl", run_id="r", state="success")), "")
+    assert 'id="not-claude"' in page and 'id="steps"' not in page
