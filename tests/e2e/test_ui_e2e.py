@@ -27,7 +27,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from airflow_claude.plan.model import plan_hash
+from airflow_claude.plan.model import Plan
 from airflow_claude.plan.validator import validate_plan
 from airflow_claude.testing import FakeClaude
 from airflow_claude.testing.fake_claude import forced_tool_name, load_rules
@@ -145,7 +145,7 @@ def source(airflow: AirflowInstance) -> Source:
     assert airflow.wait_for_run("ui_compiled_plan", compiled, timeout=RUN_TIMEOUT) == "success"
     proposal = airflow.xcom("ui_orders", run_id, "attempt_1.plan")
     digest = report["rounds"][0]["plan_hash"]
-    assert proposal["plan_hash"] == digest == plan_hash(proposal["plan"])
+    assert proposal["plan_hash"] == digest == Plan.model_validate(proposal["plan"]).hash
     return Source("ui_orders", run_id, report, proposal["plan"], digest, compiled)
 
 
@@ -420,7 +420,7 @@ def test_export_reproduces_the_run_offline(airflow: AirflowInstance, source: Sou
     bundle = resp.json()
     assert bundle["format"] == "airflow-claude-export/1"
     assert bundle["source"] == {"dag_id": source.dag_id, "run_id": source.run_id}
-    assert bundle["plan_hash"] == source.plan_hash == plan_hash(bundle["plan"])
+    assert bundle["plan_hash"] == source.plan_hash == Plan.model_validate(bundle["plan"]).hash
     assert bundle["report"]["run_id"] == source.run_id and bundle["report"]["verdict"] == "done"
     rules = load_rules(bundle["cassette"])
     assert len(rules) == 2, rules
