@@ -53,7 +53,7 @@ LIST_LIMIT = 200
 _dag_bag: Any = None
 
 
-def _dags() -> Any:
+def dag_bag() -> Any:
     """One DB DAG bag per process (it caches serialized DAG versions)."""
     global _dag_bag
     if _dag_bag is None:
@@ -187,7 +187,7 @@ def load_run(session: Session, dag_id: str, run_id: str) -> RunData | None:
 def _read_dag(session: Session, run: DagRun, data: RunData) -> None:
     """The run's serialized DAG (its doc and tasks), and the compiled plan's file when it is reachable."""
     try:
-        dag = _dags().get_dag_for_run(run, session=session)
+        dag = dag_bag().get_dag_for_run(run, session=session)
     except Exception:  # a DAG that no longer deserializes: the page shows what XCom holds
         log.warning("cannot read the serialized DAG of %s", run.dag_id, exc_info=True)
         dag = None

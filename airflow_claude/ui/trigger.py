@@ -42,9 +42,9 @@ def automation_id_of(dag_id: str, prefix: str) -> str:
 
 def _automation_dag(session: Any, dag_id: str) -> list[str]:
     """The automation prefixes of ``dag_id``'s latest serialized DAG; 404 when the DAG is unknown."""
-    from airflow_claude.ui.store import _dags
+    from airflow_claude.ui.store import dag_bag
 
-    dag = _dags().get_latest_version_of_dag(dag_id, session=session)
+    dag = dag_bag().get_latest_version_of_dag(dag_id, session=session)
     if dag is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"DAG '{dag_id}' not found")
     return automation_prefixes(RunData(dag_id=dag_id, run_id="", dag_tasks={t: DagTask() for t in dag.task_dict}))
@@ -105,7 +105,7 @@ def _trigger(session: Any, dag_id: str, conf: dict[str, Any], user: Any, trigger
     from airflow.utils.state import DagRunState
     from airflow.utils.types import DagRunTriggeredByType, DagRunType
 
-    from airflow_claude.ui.store import _dags
+    from airflow_claude.ui.store import dag_bag
 
     dm = session.scalar(select(DagModel).where(~DagModel.is_stale, DagModel.dag_id == dag_id).limit(1))
     if dm is None:
@@ -114,7 +114,7 @@ def _trigger(session: Any, dag_id: str, conf: dict[str, Any], user: Any, trigger
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"DAG '{dag_id}' has import errors and cannot be triggered")
     if dm.allowed_run_types is not None and DagRunType.MANUAL not in dm.allowed_run_types:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"DAG '{dag_id}' does not allow manual runs")
-    dag = _dags().get_latest_version_of_dag(dag_id, session=session)
+    dag = dag_bag().get_latest_version_of_dag(dag_id, session=session)
     run_id = f"replay__{datetime.now(UTC).isoformat()}"
     body = TriggerDAGRunPostBody(dag_run_id=run_id, logical_date=None, conf=conf)
     try:
