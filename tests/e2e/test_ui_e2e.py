@@ -207,8 +207,14 @@ def replays(airflow: AirflowInstance, source: Source, tokens: dict[str, str], fa
             f"{airflow.base_url}{PREFIX}/runs/{run_path(source.dag_id, source.run_id)}", "#steps", token=tokens["admin"]
         )
         browser.click("#replay-button")
+        try:
+            link = browser.wait_for("#replay-result a#replay-run-link", timeout=30)
+        except AssertionError:
+            result = browser.find_all("#replay-result")
+            raise AssertionError(f"the replay button answered: {result[0].text if result else '?'}") from None
         button = wait_new_run(airflow, "ui_orders", before)
-        browser.wait_for("#replay-result a", timeout=30)
+        assert link.text == f"ui_orders / {button}", link.text
+        assert link.get_attribute("href").endswith(f"{PREFIX}/runs/{run_path('ui_orders', button)}")
         page = browser.screenshot("replay_started")
     # 2. the CLI (a thin client of the plugin's API)
     before = run_ids(airflow, "ui_orders")
@@ -355,6 +361,25 @@ def test_airflow_links_every_step_and_the_report_to_the_run_page(airflow: Airflo
         assert source.run_id in links["Claude run"] or quote(source.run_id, safe="") in links["Claude run"]
     report_links = airflow.get(f"{base}/report/links")["extra_links"]
     assert report_links.get("Claude run") == links["Claude run"], report_links
+
+
+def test_airflow_ui_shows_the_run_page_as_a_dag_run_tab(
+    airflow: AirflowInstance, source: Source, tokens: dict[str, str]
+) -> None:
+    """Airflow's own React UI: the DAG run page has our external view as a tab, which frames our run page."""
+    with Browser() as browser:
+        browser.open(f"{airflow.base_url}/dags/{seg(source.dag_id)}/runs/{seg(source.run_id)}", token=tokens["admin"])
+        browser.wait_for_text("Claude run", timeout=60).click()
+        frame = browser.wait_for("iframe")
+        assert browser.current_url.endswith("/plugin/airflow-claude-run"), browser.current_url
+        assert frame.get_attribute("src") == f"{airflow.base_url}{PREFIX}/runs/{run_path(source.dag_id, source.run_id)}"
+        browser.enter_frame("iframe")
+        browser.wait_for("#steps")
+        rows = browser.find_all("#steps [data-step]")
+        assert [row.get_attribute("data-step") for row in rows] == STEP_IDS
+        browser.leave_frame()
+        shot = browser.screenshot("airflow_dag_run_tab")
+    assert is_png(shot, min_bytes=10_000)
 
 
 def test_replay_from_the_run_page_makes_no_model_call(

@@ -141,6 +141,34 @@ class Browser:
                 f"{self.page_source[:3000]}"
             ) from None
 
+    def wait_for_text(self, text: str, timeout: float = 30.0) -> Any:
+        """The first element whose own text is exactly ``text`` (e.g. a tab of the Airflow UI), once present."""
+        from selenium.common.exceptions import TimeoutException
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support import expected_conditions
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        if '"' in text:
+            raise ValueError("text with a double quote is not supported")
+        xpath = f'//*[normalize-space(text())="{text}"]'
+        try:
+            return WebDriverWait(self.driver, timeout).until(
+                expected_conditions.presence_of_element_located((By.XPATH, xpath))
+            )
+        except TimeoutException:
+            raise AssertionError(
+                f"no element with text {text!r} on {self.driver.current_url} after {timeout:.0f}s"
+            ) from None
+
+    def enter_frame(self, css: str, timeout: float = 30.0) -> Any:
+        """Switch into the iframe matching ``css`` (``leave_frame`` goes back); returns the iframe element."""
+        frame = self.wait_for(css, timeout)
+        self.driver.switch_to.frame(frame)
+        return frame
+
+    def leave_frame(self) -> None:
+        self.driver.switch_to.default_content()
+
     def find_all(self, css: str) -> list[Any]:
         """Every element matching ``css`` (possibly none)."""
         from selenium.webdriver.common.by import By
