@@ -123,6 +123,18 @@ def tokens(airflow: AirflowInstance) -> dict[str, str]:
     return found
 
 
+@pytest.fixture(autouse=True)
+def _component_logs_on_failure(request: pytest.FixtureRequest) -> None:
+    """Let tests/e2e/conftest.py attach the component logs to a failed test's report, as its factory does."""
+    if "airflow" not in request.fixturenames:
+        return
+    instance = request.getfixturevalue("airflow")
+    for plugin in request.config.pluginmanager.get_plugins():
+        key = getattr(plugin, "_INSTANCES_KEY", None)
+        if key is not None and str(getattr(plugin, "__file__", "")).endswith(str(Path("e2e", "conftest.py"))):
+            request.node.stash[key] = [instance]
+
+
 @dataclass(frozen=True)
 class Source:
     """The automation run every replay starts from, and the compiled-plan run beside it."""
