@@ -21,6 +21,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parents[1]
 # The demo runs from a checkout; its Airflow harness is development tooling under tests/, not shipped.
@@ -125,10 +126,17 @@ def run_demo(instance: object, goal: str) -> bool:
         print(
             f"  orders_pipeline: publish_summary read the report: {summary.get('status')}, ${summary.get('cost_usd')}"
         )
+    page = f"{instance.base_url}/airflow-claude/runs/orders_assistant/{quote(assistant, safe='')}"
+    detail = instance.request("GET", f"{instance.base_url}/airflow-claude/api/runs/orders_assistant/"
+                              f"{quote(assistant, safe='')}")
+    steps = [s for r in detail.get("rounds", []) for s in r.get("steps", [])]
+    print(f"  its page: {len(steps)} steps, {detail.get('model_calls')} model calls, ${detail.get('cost_usd')}")
     print(f"\nWhere to look: {instance.ui_url}")
     print("  DAGs nightly_orders_report, orders_assistant and orders_pipeline (Grid view: one task instance per step)")
+    print(f"  Claude runs (Browse menu): {instance.base_url}/airflow-claude/ ; this run: {page}")
+    print("  on that page, 'Replay this plan' runs the same plan again with no model call (docs/ui.md)")
     print(f"  report files under {instance.home / 'demo' / 'reports'}")
-    return all(state == "success" for state in states.values())
+    return all(state == "success" for state in states.values()) and bool(steps)
 
 
 def wait_for_ctrl_c(instance: object) -> None:
