@@ -125,7 +125,11 @@ _PLAN_JSON = json_encoder(",", ":", default=_plan_part)
 
 
 def plan_hash(data: dict[str, Any]) -> str:
-    """sha256 of a plan document's canonical JSON, prefixed with the algorithm (``Plan.hash`` of its model)."""
+    """sha256 of a plan document's canonical JSON, prefixed with the algorithm.
+
+    Not always ``Plan.hash`` of the same plan: a model dump carries ``params: {}``, which the
+    model's hash leaves out. To hash a stored plan, use ``Plan.model_validate(doc).hash``.
+    """
     return sha256_of(data)
 
 
