@@ -28,6 +28,7 @@ from airflow_claude.runtime.provenance import (
     provenance_record,
 )
 from airflow_claude.runtime.resolve import RunScope, StepRefValue, run_refs_used
+from airflow_claude.ui.links import RunPageLink
 
 
 def build_operator_task(tool: OperatorTool, step: Step, identity: StepIdentity, **task_kwargs: Any) -> Any:
@@ -48,7 +49,19 @@ def build_operator_task(tool: OperatorTool, step: Step, identity: StepIdentity, 
     )
     for method in _OL_METHODS:  # instance attributes: the operator's class is the DAG author's, not ours
         setattr(task, method, _OperatorLineage(method, identity, tool, task))
+    _add_run_page_link(task)
     return task
+
+
+def _add_run_page_link(task: Any) -> None:
+    """The ``Claude run`` extra link beside the operator's own; an instance attribute, as above."""
+    own = tuple(task.operator_extra_links)
+    if any(isinstance(link, RunPageLink) for link in own):
+        return
+    try:
+        task.operator_extra_links = (*own, RunPageLink())
+    except AttributeError:  # the operator's class computes its links in a read-only property
+        task.log.debug("%s keeps its own extra links only", type(task).__name__)
 
 
 _OL_METHODS = (

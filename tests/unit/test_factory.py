@@ -236,3 +236,15 @@ def test_undo_tasks_take_the_compensating_tools_retries_timeout_and_pool(tmp_pat
     undo = dag.get_task("saga.undo_write_revenue_report")
     assert undo.retries == tools["delete_report"].default_retries > 0
     assert undo.execution_timeout == timedelta(seconds=45) and undo.pool == "files"
+
+
+def test_every_step_task_links_to_the_run_page(tmp_path: Path) -> None:
+    """Python and operator-backed steps alike serialize the ``Claude run`` extra link."""
+    write_plan(tmp_path, example_plan())
+    dag = load_plan_dags(tmp_path, orders_catalog)["nightly_orders_report"]
+    tasks = DagSerialization.to_dict(dag)["dag"]["tasks"]
+    links = {t["__var"]["task_id"]: t["__var"].get("_operator_extra_links", {}) for t in tasks}
+    steps = [step["id"] for step in example_plan()["steps"]]
+    assert any(not isinstance(dag.get_task(s), PlanStepOperator) for s in steps)  # an operator step is covered
+    for step in steps:
+        assert "Claude run" in links[step], (step, links[step])
