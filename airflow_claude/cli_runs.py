@@ -1,8 +1,9 @@
 """``airflow-claude replay`` and ``airflow-claude export``: clients of the plugin's API on a running Airflow.
 
 Replay starts a new run of a past run's exact stored plan (by hash) with no model call: into an
-automation, where its approval policy applies (``--into DAG_ID``, default the run's own DAG), or
-into the compiled-plan runtime, as a plan file in a plans folder (``--plans-dir``). Export writes a
+automation, where its approval policy applies (``--into DAG_ID``, default the run's own DAG); a
+compiled-plan run into its own DAG while that DAG still runs the plan; or into the compiled-plan
+runtime, as a plan file in a plans folder (``--plans-dir``). Export writes a
 run's plan, the cassette of its model answers and its report, to reproduce the run offline.
 The plugin's API checks the caller's token and DAG permissions; these commands only carry them.
 """
@@ -97,7 +98,7 @@ def add_replay(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.add_argument("--from-export", metavar="FILE", help="an `airflow-claude export` bundle instead of a run")
     parser.add_argument("--plan-hash", help="which of the run's plans (default: its last round's)")
     target = parser.add_mutually_exclusive_group()
-    target.add_argument("--into", metavar="DAG_ID", help="the automation that runs it (default: the run's DAG)")
+    target.add_argument("--into", metavar="DAG_ID", help="the DAG that runs it (default: the run's)")
     target.add_argument("--plans-dir", metavar="DIR", help="write it as a plan file for the compiled-plan runtime")
     parser.add_argument("--catalog", metavar="MODULE:ATTR", help="validate against this catalog first (refuse early)")
     parser.add_argument("--wait", action="store_true", help="wait for the new run to finish; exit 3 if it failed")
@@ -109,7 +110,11 @@ def add_replay(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def cmd_replay(args: argparse.Namespace) -> int:
     if args.plan_hash and args.dag_id and not (args.catalog or args.plans_dir or args.from_export):
         return _start(args, None, args.plan_hash, "")  # the server finds that plan among the run's rounds
-    plan, digest, source = _stored_plan(args)
+    bundle = _bundle(args)
+    if bundle.get("kind") == "plan" and not bundle.get("plan_exact") and not (args.catalog or args.plans_dir):
+        # the api-server could not read the plan file, but the compiled DAG holds the plan: by hash
+        return _start(args, None, str(bundle.get("plan_hash")), f" of plan {(bundle.get('plan') or {}).get('id')}")
+    plan, digest, source = _stored_plan(args, bundle)
     if args.catalog:
         result = validate_plan(plan, load_catalog(args.catalog), file=f"plan {plan.get('id')} of {source}")
         if not result.ok:
@@ -144,16 +149,23 @@ def _start(args: argparse.Namespace, plan: dict[str, Any] | None, digest: str, w
     return EXIT_OK if state == "success" else EXIT_RUN_FAILED
 
 
-def _stored_plan(args: argparse.Namespace) -> tuple[dict[str, Any], str, str]:
-    """The plan to replay, its hash and where it came from (the run, or an export bundle)."""
+def _bundle(args: argparse.Namespace) -> dict[str, Any]:
+    """The export bundle of the run named (fetched from the plugin) or of ``--from-export``."""
     if args.from_export:
-        bundle = json.loads(Path(args.from_export).read_text(encoding="utf-8"))
-        plan, source = bundle.get("plan"), f"export {args.from_export}"
+        found = json.loads(Path(args.from_export).read_text(encoding="utf-8"))
     elif args.dag_id and args.run_id:
-        bundle = PluginClient.from_args(args).export(args.dag_id, args.run_id)
-        plan, source = bundle.get("plan"), f"run {args.run_id} of {args.dag_id}"
+        found = PluginClient.from_args(args).export(args.dag_id, args.run_id)
     else:
         raise UsageError("name a run (DAG_ID RUN_ID) or pass --from-export FILE")
+    if not isinstance(found, dict):
+        raise UsageError("the export is not a JSON object")
+    return found
+
+
+def _stored_plan(args: argparse.Namespace, bundle: dict[str, Any]) -> tuple[dict[str, Any], str, str]:
+    """The plan to replay, its hash and where it came from (the run, or an export bundle)."""
+    plan = bundle.get("plan")
+    source = f"export {args.from_export}" if args.from_export else f"run {args.run_id} of {args.dag_id}"
     if not isinstance(plan, dict):
         raise UsageError(f"{source} holds no plan")
     digest = _hash(plan, source)

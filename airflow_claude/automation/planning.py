@@ -18,7 +18,7 @@ from airflow_claude.automation.contracts import (
     push,
 )
 from airflow_claude.automation.memory import memory_prompt, read_memory
-from airflow_claude.automation.replay import REFUSED, ReplayRefused, check_replay, replay_request
+from airflow_claude.automation.replay import REFUSED, check_replay, replay_request
 from airflow_claude.automation.task import AutomationTask
 from airflow_claude.observability import lineage
 from airflow_claude.observability.redaction import redact_value
@@ -27,6 +27,7 @@ from airflow_claude.plan.run_fields import run_values_from_context
 from airflow_claude.planner.cache import PlanCache
 from airflow_claude.planner.errors import BudgetExhausted, PlanningError
 from airflow_claude.planner.planner import ClaudePlanner
+from airflow_claude.runtime.replay import ReplayRefused
 
 
 def run_goal(task: AutomationTask, context: Any) -> str:
@@ -130,8 +131,9 @@ class PlanRoundOperator(lineage.LineageMixin, AutomationTask):
             request = replay_request(context, automation.id)
             if request is None:
                 return None
-            plan_id = request.plan.get("id")
-            goal = request.plan.get("goal")
+            stored = request.plan or {}
+            plan_id = stored.get("id")
+            goal = stored.get("goal")
             ti.xcom_push(key=GOAL_KEY, value=redact_value(goal if isinstance(goal, str) else None))
             max_steps = context["params"].get("max_steps") or automation.settings.max_steps
             plan = check_replay(request, automation, int(max_steps))

@@ -27,6 +27,7 @@ from airflow_claude.runtime.provenance import (
     idempotency_key,
     provenance_record,
 )
+from airflow_claude.runtime.replay import check_compiled_replay
 from airflow_claude.runtime.resolve import RunScope, StepRefValue, run_refs_used
 from airflow_claude.ui.links import RunPageLink
 
@@ -117,6 +118,7 @@ class _StepHooks:
         return {"dag_id": ti.dag_id, "run_id": ti.run_id, "plan_id": self.identity.plan_id, "step_id": ti.task_id}
 
     def before(self, context: Any) -> None:
+        check_compiled_replay(context, self.identity)  # a replay run runs the plan it asked for, or nothing
         self.started = time.monotonic()
         ti = context["ti"]
         key = idempotency_key(ti.dag_id, ti.run_id, ti.task_id, self._args(context))

@@ -18,6 +18,7 @@ from airflow_claude.catalog.tool import PythonTool
 from airflow_claude.observability import lineage
 from airflow_claude.runtime.execute import run_step
 from airflow_claude.runtime.provenance import PROVENANCE_XCOM_KEY, StepIdentity
+from airflow_claude.runtime.replay import check_compiled_replay
 from airflow_claude.runtime.resolve import output_fetcher
 from airflow_claude.ui.links import RunPageLink
 
@@ -48,6 +49,7 @@ class PlanStepOperator(lineage.LineageMixin, BaseOperator):
         return task
 
     def execute(self, context: Any) -> Any:
+        check_compiled_replay(context, self.identity)  # a replay run runs the plan it asked for, or nothing
         output = run_step(
             self.tool, self.step_args, self.identity, context, fetch_output=output_fetcher(context["ti"]), log=self.log
         )

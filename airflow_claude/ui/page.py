@@ -220,22 +220,26 @@ def _compensation(detail: RunDetail) -> str:
 
 
 def _replay(detail: RunDetail, base: str) -> tuple[str, str]:
-    """The replay button (an automation run with its stored plan) and its script, or a hint for the CLI."""
+    """The replay button (an automation run with its stored plan, or a compiled-plan run) and its script."""
     export = f"{base}/api/runs/{quote(detail.dag_id, safe='')}/{quote(detail.run_id, safe='')}/export"
     link = f'<a id="export-link" href="{e(export)}" download>Export (plan, cassette, report)</a>'
     if detail.kind == "automation" and detail.plan_exact and detail.plan_hash:
-        button = (
-            f'<button id="replay-button" type="button" data-url="{e(base)}/api/replay" '
-            f'data-dag-id="{e(detail.dag_id)}" '
-            f'data-run-id="{e(detail.run_id)}" data-plan-hash="{e(detail.plan_hash)}">Replay this plan</button> '
-            '<span class="muted">(a new run of this exact plan, no model call; the approval policy applies)</span>'
+        what = "a new run of this exact plan, no model call; the approval policy applies"
+    elif detail.kind == "plan" and detail.plan_hash:
+        what = (
+            "a new run of this DAG while it still runs this plan, with this run's data interval and params; "
+            f"a changed plan file: <code>airflow-claude replay {e(detail.dag_id)} {e(detail.run_id)} "
+            "--plans-dir DIR</code>"
         )
-        return f'<p>{button}</p><p id="replay-result" role="status"></p><p>{link}</p>', _REPLAY_SCRIPT
-    hint = (
-        '<p class="muted">Replay a compiled plan with <code>airflow-claude replay '
-        f"{e(detail.dag_id)} {e(detail.run_id)} --plans-dir DIR</code>.</p>"
+    else:
+        return f'<p id="replay-result" role="status"></p><p>{link}</p>', ""
+    button = (
+        f'<button id="replay-button" type="button" data-url="{e(base)}/api/replay" '
+        f'data-dag-id="{e(detail.dag_id)}" '
+        f'data-run-id="{e(detail.run_id)}" data-plan-hash="{e(detail.plan_hash)}">Replay this plan</button> '
+        f'<span class="muted">({what})</span>'
     )
-    return f'{hint}<p id="replay-result" role="status"></p><p>{link}</p>', ""
+    return f'<p>{button}</p><p id="replay-result" role="status"></p><p>{link}</p>', _REPLAY_SCRIPT
 
 
 def run_page(detail: RunDetail, base: str) -> str:

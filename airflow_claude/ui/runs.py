@@ -22,9 +22,9 @@ from airflow_claude.automation.contracts import (
     STEP_RECORD_KEY,
     USAGE_KEY,
 )
-from airflow_claude.automation.replay import REPLAY_CONF_KEY
 from airflow_claude.observability.redaction import redact_value
 from airflow_claude.runtime.provenance import PROVENANCE_XCOM_KEY
+from airflow_claude.runtime.replay import REPLAY_CONF_KEY
 from airflow_claude.ui.models import CallView, LedgerState, RoundView, RunDetail, RunSummary, StepView, VersionEntry
 
 #: The task of round 1's plan: every automation has one; its prefix is the automation's task group.
@@ -71,6 +71,7 @@ class RunData:
     dag_doc: str | None = None
     dag_description: str | None = None
     plan_file: dict[str, Any] | None = None  # the compiled plan's file, when its hash matched
+    data_interval: tuple[str, str] | None = None  # ISO start and end, when the run has one
 
     def xcom(self, task_id: str, key: str = RETURN_KEY, map_index: int = -1) -> Any:
         return self.xcoms.get((task_id, map_index, key))
@@ -364,10 +365,16 @@ def rebuilt_plan(data: RunData, plan_id: str | None) -> dict[str, Any]:
     }
 
 
-def _plan_detail(data: RunData) -> RunDetail:
+def compiled_plan_ref(data: RunData) -> tuple[str | None, str | None]:
+    """The id and hash of the plan a compiled-plan run ran: its steps' provenance, else its DAG's doc."""
     stamps = [v for (_, _, key), v in sorted(data.xcoms.items()) if key == PROVENANCE_XCOM_KEY and isinstance(v, dict)]
     plan_id = next((s.get("plan_id") for s in stamps), None) or doc_field(data.dag_doc, "plan id")
     plan_hash = next((s.get("plan_hash") for s in stamps), None) or doc_field(data.dag_doc, "plan hash")
+    return plan_id, plan_hash
+
+
+def _plan_detail(data: RunData) -> RunDetail:
+    plan_id, plan_hash = compiled_plan_ref(data)
     exact = data.plan_file is not None
     plan = data.plan_file if exact else rebuilt_plan(data, plan_id)
     assert plan is not None
@@ -413,4 +420,5 @@ def _plan_detail(data: RunData) -> RunDetail:
         rounds=[view],
         version_chain=chain,
         compensation={"undone": undone, "not_undone": not_undone},
+        replay_of=redact_value(_conf_replay(data.conf)),
     )

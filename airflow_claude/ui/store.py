@@ -85,6 +85,11 @@ def _run_data(run: DagRun, tags: list[str]) -> RunData:
         start_date=_iso(run.start_date or run.queued_at or run.run_after),
         conf=dict(run.conf or {}),
         tags=tags,
+        data_interval=(
+            (run.data_interval_start.isoformat(), run.data_interval_end.isoformat())
+            if run.data_interval_start is not None and run.data_interval_end is not None
+            else None
+        ),
     )
 
 
@@ -243,7 +248,7 @@ def run_detail(session: Session, dag_id: str, run_id: str) -> RunDetail | None:
 
 def find_replays(session: Session, dag_id: str, run_id: str, limit: int = 500) -> list[dict[str, str]]:
     """Runs that replayed this one: replay runs (``replay__*``) whose conf names it as their source."""
-    from airflow_claude.automation.replay import REPLAY_CONF_KEY
+    from airflow_claude.runtime.replay import REPLAY_CONF_KEY
 
     found = []
     query = select(DagRun.dag_id, DagRun.run_id, DagRun.conf).where(DagRun.run_id.like("replay\\_\\_%", escape="\\"))

@@ -4,8 +4,8 @@ One deployment for the module (LocalExecutor, SQLite, a triggerer) with the simp
 users ``admin`` (Admin) and ``viewer`` (Viewer); approval is off. One source run of the automation
 ``ui_orders`` (plan, three steps, review: two model calls) and one run of the compiled plan
 ``ui_compiled_plan`` come first; the replays then start together (the run page's button, the
-``airflow-claude replay`` CLI, and the JSON API into ``ui_orders_changed``, whose catalog renamed a
-parameter since) and must not ask the offline Claude anything.
+``airflow-claude replay`` CLI, the JSON API into ``ui_orders_changed``, whose catalog renamed a
+parameter since, and the compiled run's page button) and must not ask the offline Claude anything.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ SECRET = "ui-e2e-partner-token-5b7c1d9e"
 GOAL = "Count the orders, fetch the EMEA partner rate and summarize both."
 STEP_IDS = ["count", "rate", "summarize"]
 RUN_TIMEOUT = 180.0
+COMPILED_LOGICAL_DATE = "2026-11-30T00:00:00+00:00"
 
 
 def plan_steps() -> list[dict[str, Any]]:
@@ -150,7 +151,7 @@ class Source:
 @pytest.fixture(scope="module")
 def source(airflow: AirflowInstance) -> Source:
     run_id = airflow.trigger("ui_orders", conf={"goal": GOAL})
-    compiled = airflow.trigger("ui_compiled_plan")
+    compiled = airflow.trigger("ui_compiled_plan", logical_date=COMPILED_LOGICAL_DATE)  # a run with a data interval
     state = airflow.wait_for_run("ui_orders", run_id, timeout=RUN_TIMEOUT)
     report = airflow.xcom("ui_orders", run_id, "report", key="report")
     assert state == "success", (report.get("verdict"), report.get("reason"), airflow.log_tails(40))
@@ -207,6 +208,7 @@ class Replays:
     cli: str
     cli_output: str
     changed: str
+    compiled: str
 
 
 @pytest.fixture(scope="module")
@@ -228,6 +230,18 @@ def replays(airflow: AirflowInstance, source: Source, tokens: dict[str, str], fa
         assert link.text == f"ui_orders / {button}", link.text
         assert link.get_attribute("href").endswith(f"{PREFIX}/runs/{run_path('ui_orders', button)}")
         page = browser.screenshot("replay_started")
+        # the same button on the compiled-plan run's page: a new run of that DAG, same plan and interval
+        before = run_ids(airflow, "ui_compiled_plan")
+        browser.open(
+            f"{airflow.base_url}{PREFIX}/runs/{run_path('ui_compiled_plan', source.compiled_run_id)}",
+            "#steps",
+            token=tokens["admin"],
+        )
+        browser.click("#replay-button")
+        compiled_link = browser.wait_for("#replay-result a#replay-run-link", timeout=30)
+        compiled = wait_new_run(airflow, "ui_compiled_plan", before)
+        assert compiled_link.text == f"ui_compiled_plan / {compiled}", compiled_link.text
+        browser.screenshot("compiled_replay_started")
     # 2. the CLI (a thin client of the plugin's API)
     before = run_ids(airflow, "ui_orders")
     env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
@@ -265,7 +279,7 @@ def replays(airflow: AirflowInstance, source: Source, tokens: dict[str, str], fa
     assert resp.status_code == 200, resp.text
     started = resp.json()
     assert started["dag_id"] == "ui_orders_changed" and started["plan_hash"] == source.plan_hash
-    return Replays(before_requests, button, page, cli, done.stdout, str(started["run_id"]))
+    return Replays(before_requests, button, page, cli, done.stdout, str(started["run_id"]), compiled)
 
 
 def finish(airflow: AirflowInstance, dag_id: str, run_id: str) -> tuple[str, dict[str, Any]]:
@@ -373,6 +387,10 @@ def test_airflow_links_every_step_and_the_report_to_the_run_page(airflow: Airflo
         assert source.run_id in links["Claude run"] or quote(source.run_id, safe="") in links["Claude run"]
     report_links = airflow.get(f"{base}/report/links")["extra_links"]
     assert report_links.get("Claude run") == links["Claude run"], report_links
+    compiled = f"/dags/{seg('ui_compiled_plan')}/dagRuns/{seg(source.compiled_run_id)}/taskInstances"
+    for step in ("count", "summarize"):
+        link = airflow.get(f"{compiled}/{step}/links")["extra_links"].get("Claude run")
+        assert link == f"{airflow.base_url}{PREFIX}/runs/ui_compiled_plan/{quote(source.compiled_run_id, safe='')}"
 
 
 def test_airflow_ui_shows_the_run_page_as_a_dag_run_tab(
@@ -448,6 +466,39 @@ def test_replay_into_a_changed_catalog_is_refused_before_anything_runs(
     assert not any(state == "success" for state in step_states(airflow, "ui_orders_changed", replays.changed).values())
     assert report["model_calls"] == []
     assert len(fake.message_requests()) == replays.model_requests
+
+
+def test_replay_of_a_compiled_run_keeps_its_plan_and_data_interval(
+    airflow: AirflowInstance, source: Source, replays: Replays, tokens: dict[str, str], fake: FakeClaude
+) -> None:
+    """The compiled plan's DAG runs again: same plan hash in every step's provenance, the source's interval."""
+    assert airflow.wait_for_run("ui_compiled_plan", replays.compiled, timeout=RUN_TIMEOUT) == "success"
+    runs = {r["dag_run_id"]: r for r in airflow.get(f"/dags/{seg('ui_compiled_plan')}/dagRuns")["dag_runs"]}
+    before, after = runs[source.compiled_run_id], runs[replays.compiled]
+    assert before["data_interval_start"] is not None
+    interval = ("data_interval_start", "data_interval_end")
+    assert [after[k] for k in interval] == [before[k] for k in interval], (before, after)
+    request = after["conf"]["airflow_claude_replay"]
+    assert request["source"] == {"dag_id": "ui_compiled_plan", "run_id": source.compiled_run_id}
+    stamps = {
+        step: airflow.xcom("ui_compiled_plan", run, step, key="airflow_claude_provenance")
+        for run in (source.compiled_run_id, replays.compiled)
+        for step in ("count", "summarize")
+    }
+    assert {s["plan_hash"] for s in stamps.values()} == {request["plan_hash"]}, stamps
+    path = f"{PREFIX}/api/runs/{run_path('ui_compiled_plan', replays.compiled)}"
+    detail = plugin(airflow, "GET", path, tokens["admin"]).json()
+    assert detail["replay_of"]["source"]["run_id"] == source.compiled_run_id and detail["model_calls"] == 0
+    assert len(fake.message_requests()) == replays.model_requests
+    # a plan the DAG does not run (the same plan, edited) is refused: the DAG is its plan
+    plan = json.loads((DAGS / "ui_plan_files" / "ui_compiled_plan.json").read_text())
+    plan["steps"][0]["args"]["source"] = "orders_archive"
+    edited = Plan.model_validate(plan).hash
+    body = {"source": None, "plan_hash": edited, "plan": plan, "target_dag_id": "ui_compiled_plan"}
+    refused = plugin(airflow, "POST", f"{PREFIX}/api/replay", tokens["admin"], json=body)
+    assert refused.status_code == 409, refused.text
+    assert request["plan_hash"] in refused.json()["detail"] and "--plans-dir" in refused.json()["detail"]
+    assert run_ids(airflow, "ui_compiled_plan") == {source.compiled_run_id, replays.compiled}
 
 
 def test_export_reproduces_the_run_offline(airflow: AirflowInstance, source: Source, tokens: dict[str, str]) -> None:

@@ -169,3 +169,16 @@ def test_no_token_is_a_usage_error(capsys: Capsys, monkeypatch: pytest.MonkeyPat
 def _no_env_token(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.delenv("AIRFLOW_CLAUDE_TOKEN", raising=False)
     yield
+
+
+def test_a_compiled_run_whose_plan_file_the_server_cannot_read_replays_by_hash(
+    capsys: Capsys, bundle: dict[str, Any]
+) -> None:
+    """The export's plan was rebuilt for display (inexact): the DAG holds the plan, so the hash is enough."""
+    rebuilt = {**bundle, "kind": "plan", "plan_exact": False, "plan": {**bundle["plan"], "goal": "(rebuilt)"}}
+    with PluginAPI(rebuilt) as api:
+        code, out, err = run(capsys, "replay", "nightly", "scheduled__1", "--url", api.url, "--token", "t")
+    assert code == 0, (out, err)
+    posts = [s[2] for s in api.seen if s[0] == "POST"]
+    source = {"dag_id": "nightly", "run_id": "scheduled__1"}
+    assert posts == [{"plan_hash": bundle["plan_hash"], "target_dag_id": None, "source": source}]

@@ -248,3 +248,16 @@ def test_every_step_task_links_to_the_run_page(tmp_path: Path) -> None:
     assert any(not isinstance(dag.get_task(s), PlanStepOperator) for s in steps)  # an operator step is covered
     for step in steps:
         assert "Claude run" in links[step], (step, links[step])
+
+
+def test_an_operator_step_of_a_compiled_replay_checks_the_plan_hash(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from airflow_claude.runtime.replay import ReplayRefused, ReplayRequest
+
+    write_plan(tmp_path, example_plan())
+    task = load_plan_dags(tmp_path, orders_catalog)["nightly_orders_report"].get_task("refresh_daily_summary")
+    ti = SimpleNamespace(dag_id="d", run_id="r", task_id=task.task_id, try_number=1, task=task)
+    conf = ReplayRequest(plan_hash="sha256:" + "0" * 64).conf()
+    with pytest.raises(ReplayRefused, match="plan_hash_mismatch"):
+        task._pre_execute_hook({"ti": ti, "dag_run": SimpleNamespace(conf=conf)})  # as the task runner calls it

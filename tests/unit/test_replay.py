@@ -34,10 +34,11 @@ from airflow_claude.automation.contracts import (
     RoundReview,
     StepRecord,
 )
-from airflow_claude.automation.replay import REPLAY_CONF_KEY, ReplayRequest, check_replay, replay_request
+from airflow_claude.automation.replay import check_replay, replay_request
 from airflow_claude.catalog import Catalog, python_tool
 from airflow_claude.plan.model import Plan
 from airflow_claude.planner.gateway import ModelGateway
+from airflow_claude.runtime.replay import REPLAY_CONF_KEY, ReplayRequest
 
 SETTINGS = AutomationSettings(max_steps=6, max_replans=1, require_approval=False, review="always")
 DAG_ID = "kit_replay"

@@ -127,3 +127,27 @@ def test_records_are_structured_and_secrets_masked(capsys: pytest.CaptureFixture
     assert records[1]["duration_s"] >= 0 and records[0]["idempotency_key"].startswith("ik_")
     assert out == {"message": "password is ***"}  # what goes to XCom is masked
     assert "hunter2-very-secret" not in printed
+
+
+def test_a_compiled_replay_runs_only_the_plan_it_asked_for() -> None:
+    """A replay run's conf names a plan hash; a step of a DAG now running another plan runs nothing."""
+    from types import SimpleNamespace
+
+    from airflow_claude.runtime.replay import REPLAY_CONF_KEY, ReplayRefused, ReplayRequest
+
+    def run(conf: dict[str, Any]) -> tuple[Any, FakeTI]:
+        SEEN.clear()
+        ti = FakeTI("s", {})
+        out = step("record", {"message": "hello"}).execute({"ti": ti, "dag_run": SimpleNamespace(conf=conf)})
+        return out, ti
+
+    same = ReplayRequest(plan_hash="sha256:abc", source={"dag_id": "d", "run_id": "scheduled__0"}).conf()
+    out, _ = run(same)
+    assert out == {"key": SEEN[0]["key"]} and len(SEEN) == 1
+    refused = r"sha256:other refused \[plan_hash_mismatch\]: this DAG now runs sha256:abc"
+    with pytest.raises(ReplayRefused, match=refused):
+        run(ReplayRequest(plan_hash="sha256:other").conf())
+    assert SEEN == []  # the tool never ran
+    with pytest.raises(ReplayRefused, match=r"airflow_claude_replay.plan_hash: Field required"):
+        run({REPLAY_CONF_KEY: {"plan": None}})
+    assert issubclass(ReplayRefused, AirflowFailException)  # refused for good: no retry

@@ -61,11 +61,21 @@ def test_the_run_page_has_every_element_the_tests_rely_on() -> None:
     assert 'data-url="/airflow-claude/api/replay"' in page
 
 
-def test_a_compiled_plan_run_offers_the_cli_replay_not_the_button() -> None:
-    page = run_page(build_detail(compiled_run()), "")
+def test_a_compiled_plan_run_offers_the_button_and_the_cli_for_a_changed_plan_file() -> None:
+    detail = build_detail(compiled_run(with_file=False))  # the DAG holds the plan: no file needed
+    page = run_page(detail, "")
     ids = set(parse(page).ids)
-    assert "replay-button" not in ids and {"export-link", "replay-result", "plan-graph"} <= ids
-    assert "airflow-claude replay nightly_orders" in page
+    assert {"replay-button", "export-link", "replay-result", "plan-graph"} <= ids
+    assert f'data-plan-hash="{detail.plan_hash}"' in page and 'data-dag-id="nightly_orders"' in page
+    assert "airflow-claude replay nightly_orders scheduled__2026-12-04 --plans-dir DIR" in page
+
+
+def test_a_run_with_no_known_plan_offers_no_replay() -> None:
+    data = compiled_run(with_file=False)
+    data.xcoms.clear()
+    data.dag_doc = None
+    page = run_page(build_detail(data), "")
+    assert "replay-button" not in set(parse(page).ids) and "export-link" in set(parse(page).ids)
 
 
 def test_the_list_links_each_run_to_its_page() -> None:

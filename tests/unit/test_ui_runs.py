@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from ui_kit import HOSTILE, automation_run, compiled_run, plan_doc, plan_hash
 
-from airflow_claude.automation.replay import REPLAY_CONF_KEY
+from airflow_claude.runtime.replay import REPLAY_CONF_KEY
 from airflow_claude.ui.runs import RunData, TaskRow, automation_prefix, build_detail, build_summary, shown
 
 
@@ -75,6 +75,15 @@ def test_a_compiled_plan_run_with_its_plan_file_is_exact() -> None:
     assert steps["notify"].state == "failed" and steps["notify"].attempts == 2 and steps["notify"].ledger == "none"
     assert steps["extract"].output_summary == '{"value": "extract"}' and steps["extract"].ledger == "result"
     assert detail.compensation == {"undone": ["extract"], "not_undone": []}
+
+
+def test_a_compiled_plan_replay_run_says_which_run_it_replays() -> None:
+    data = compiled_run()
+    source = {"dag_id": "nightly_orders", "run_id": "scheduled__2026-12-03"}
+    h = build_detail(data).plan_hash
+    data.conf = {"day": "x", REPLAY_CONF_KEY: {"plan_hash": h, "source": source, "requested_by": "admin"}}
+    assert build_detail(data).replay_of == {"plan_hash": h, "source": source, "requested_by": "admin"}
+    assert build_detail(compiled_run()).replay_of is None
 
 
 def test_without_its_file_a_compiled_plan_is_rebuilt_from_the_dag_and_marked_inexact() -> None:
