@@ -34,3 +34,37 @@ def register_secret(secret: str) -> None:
     sensitive, which silently drops secrets registered under plain names.
     """
     mask_secret(secret)
+
+
+_LOGGING_KEYS = ("exc_info", "stack_info", "stacklevel", "extra")
+
+
+def _mask_event(logger: Any, method_name: str, event_dict: Any) -> Any:
+    """structlog processor: every registered secret out of the event, its arguments and its key-values."""
+    masked = {k: v if k in _LOGGING_KEYS else redact_value(v, k) for k, v in event_dict.items()}
+    if isinstance(event_dict.get("positional_args"), tuple):
+        masked["positional_args"] = tuple(redact_value(a) for a in event_dict["positional_args"])
+    return masked
+
+
+def masked_logger(log: Any) -> Any:
+    """``log`` (a structlog logger) masking at the call, in this process: what tools get as ``context.log``.
+
+    Masking at the call matters: Airflow 3.3's LocalExecutor also echoes every task log line into
+    the scheduler's own stdout, past the masking that the task's log file gets. The masking runs as
+    the first processor, so the line keeps the tool's own call site (``loc``). A logger that is not
+    structlog's is returned as is.
+    """
+    bind = getattr(log, "bind", None)
+    bound = bind() if callable(bind) else None
+    processors = getattr(bound, "_processors", None)
+    if bound is None or not isinstance(processors, list | tuple):
+        return log
+    import structlog
+
+    return structlog.wrap_logger(
+        bound._logger,
+        processors=[_mask_event, *processors],
+        wrapper_class=type(bound),
+        **dict(bound._context),
+    )

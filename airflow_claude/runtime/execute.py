@@ -20,7 +20,7 @@ from airflow_claude.errors import StepError
 from airflow_claude.fingerprint import sha256_of
 from airflow_claude.observability import tracing
 from airflow_claude.observability.records import emit
-from airflow_claude.observability.redaction import redact_value
+from airflow_claude.observability.redaction import masked_logger, redact_value
 from airflow_claude.runtime.circuit import CircuitBreaker, CircuitOpen
 from airflow_claude.runtime.ledger import StepLedger
 from airflow_claude.runtime.provenance import (
@@ -197,7 +197,7 @@ def _call(tool: Tool, args: dict[str, Any], identity: StepIdentity, key: str, co
             plan_id=identity.plan_id,
             plan_hash=identity.plan_hash,
             try_number=ti.try_number,
-            log=log,
+            log=masked_logger(log),
             airflow_context=context,
         )
         return tool.call(args, tool_context)

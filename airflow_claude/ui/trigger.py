@@ -87,8 +87,8 @@ def start_replay(session: Any, manager: Any, user: Any, body: Any, *, triggered_
     """Check, then trigger the replay run; answers ``{"dag_id", "run_id", "plan_hash"}``.
 
     Into an automation: the stored plan travels in the conf. Into a compiled plan's DAG: the DAG
-    *is* its plan, so it must run the requested hash now; the run keeps the source run's data
-    interval and params.
+    *is* its plan, so it must run the requested hash now. Either way a replay of a run keeps that
+    run's data interval and params, so its ``run.*`` and ``params.*`` references resolve as they did.
     """
     target = body.target_dag_id or (body.source or {}).get("dag_id")
     if target:  # who may trigger is known before anything is read
@@ -126,8 +126,14 @@ def _into_automation(
         source=dict(body.source) if body.source else None,
         requested_by=user.get_name(),
     )
-    run_id = _trigger(session, target, request.run_conf(), user, from_ui)
+    conf = {**request.run_conf(), **_params_of(data)}
+    run_id = _trigger(session, target, conf, user, from_ui, data_interval=data.data_interval if data else None)
     return {"dag_id": target, "run_id": run_id, "plan_hash": body.plan_hash}
+
+
+def _params_of(data: RunData | None) -> dict[str, Any]:
+    """The source run's conf (its params), without the replay request it may carry itself."""
+    return {k: v for k, v in (data.conf if data is not None else {}).items() if k != REPLAY_CONF_KEY}
 
 
 def _into_compiled(session: Any, user: Any, body: Any, data: RunData | None, dag: Any, from_ui: bool) -> dict[str, Any]:
@@ -156,9 +162,8 @@ def _into_compiled(session: Any, user: Any, body: Any, data: RunData | None, dag
     request = ReplayRequest(
         plan_hash=body.plan_hash, source=dict(body.source) if body.source else None, requested_by=user.get_name()
     )
-    params = {k: v for k, v in (data.conf if data is not None else {}).items() if k != REPLAY_CONF_KEY}
-    interval = data.data_interval if data is not None else None
-    run_id = _trigger(session, dag.dag_id, {**params, **request.conf()}, user, from_ui, data_interval=interval)
+    conf = {**_params_of(data), **request.conf()}
+    run_id = _trigger(session, dag.dag_id, conf, user, from_ui, data_interval=data.data_interval if data else None)
     return {"dag_id": dag.dag_id, "run_id": run_id, "plan_hash": body.plan_hash}
 
 

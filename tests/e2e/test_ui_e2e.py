@@ -44,6 +44,7 @@ GOAL = "Count the orders, fetch the EMEA partner rate and summarize both."
 STEP_IDS = ["count", "rate", "summarize"]
 RUN_TIMEOUT = 180.0
 COMPILED_LOGICAL_DATE = "2026-11-30T00:00:00+00:00"
+SOURCE_CONF = {"goal": GOAL, "ticket": "OPS-1234"}  # a replay keeps the source run's conf (its params)
 
 
 def plan_steps() -> list[dict[str, Any]]:
@@ -150,7 +151,7 @@ class Source:
 
 @pytest.fixture(scope="module")
 def source(airflow: AirflowInstance) -> Source:
-    run_id = airflow.trigger("ui_orders", conf={"goal": GOAL})
+    run_id = airflow.trigger("ui_orders", conf=SOURCE_CONF)
     compiled = airflow.trigger("ui_compiled_plan", logical_date=COMPILED_LOGICAL_DATE)  # a run with a data interval
     state = airflow.wait_for_run("ui_orders", run_id, timeout=RUN_TIMEOUT)
     report = airflow.xcom("ui_orders", run_id, "report", key="report")
@@ -441,6 +442,8 @@ def assert_exact_replay(airflow: AirflowInstance, source: Source, run_id: str, r
     assert report["replay_of"]["source"] == {"dag_id": source.dag_id, "run_id": source.run_id}
     assert report["replay_of"]["requested_by"] == "admin"
     assert step_states(airflow, "ui_orders", run_id) == dict.fromkeys(STEP_IDS, "success")
+    conf = airflow.get(f"/dags/{seg('ui_orders')}/dagRuns/{seg(run_id)}")["conf"]
+    assert {k: conf.get(k) for k in SOURCE_CONF} == SOURCE_CONF, conf
     proposal = airflow.xcom("ui_orders", run_id, "attempt_1.plan")
     assert proposal["plan_hash"] == source.plan_hash and proposal["model"] == ""
     assert (proposal["plan"]["id"], proposal["plan"]["steps"]) == (source.plan["id"], source.plan["steps"])
@@ -533,3 +536,21 @@ def test_export_reproduces_the_run_offline(airflow: AirflowInstance, source: Sou
     assert [s["id"] for s in planned.input["steps"]] == STEP_IDS
     reviewed = next(block for block in review.content if block.type == "tool_use")
     assert reviewed.input["verdict"] == "done"
+
+
+def test_no_log_holds_the_secret_a_tool_logged(airflow: AirflowInstance, source: Source, replays: Replays) -> None:
+    """``partner_rate`` logs its token through ``context.log``: masked at the call, so masked everywhere.
+
+    Airflow 3.3's LocalExecutor echoes each task log line into the scheduler's stdout, past the
+    masking of the task log files; the component logs are checked as well as the task logs.
+    """
+    for run_id in (replays.button, replays.cli):
+        airflow.wait_for_run("ui_orders", run_id, timeout=RUN_TIMEOUT)
+    logged = [p for p in airflow.home.rglob("*.log") if p.is_file()]
+    assert any(p.parent == airflow.component_log_dir for p in logged), logged
+    partner_lines = 0
+    for path in logged:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        assert SECRET not in text, f"{path} holds the partner token"
+        partner_lines += text.count("partner call for emea with token ***")
+    assert partner_lines >= 3, "the tool's log line (masked) was not found: the check above proved nothing"

@@ -47,7 +47,16 @@ def echo(message: str) -> dict[str, str]:
     return {"message": message}
 
 
-catalog = Catalog([add, record, liar, echo])
+@python_tool
+def chatty(token: str, context: ToolContext) -> dict[str, bool]:
+    """Log a secret every way a logger takes one."""
+    context.log.info("calling with token %s", token)
+    context.log.warning(f"inline {token}", header={"Authorization": f"Bearer {token}"})
+    context.log.log(40, "as a level: %s and %d", token, 7)
+    return {"ok": context.log.isEnabledFor(20) in (True, False)}
+
+
+catalog = Catalog([add, record, liar, echo, chatty])
 
 
 class FakeTI:
@@ -127,6 +136,21 @@ def test_records_are_structured_and_secrets_masked(capsys: pytest.CaptureFixture
     assert records[1]["duration_s"] >= 0 and records[0]["idempotency_key"].startswith("ik_")
     assert out == {"message": "password is ***"}  # what goes to XCom is masked
     assert "hunter2-very-secret" not in printed
+
+
+def test_a_tools_log_lines_are_masked_at_the_call_and_keep_their_call_site(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Airflow 3.3's LocalExecutor echoes task log lines into the scheduler's stdout, unmasked: mask at the call."""
+    secret = "tool-logged-secret-7f3a"
+    register_secret(secret)
+    assert step("chatty", {"token": secret}).execute({"ti": FakeTI("s", {})}) == {"ok": True}
+    printed = capsys.readouterr().out
+    lines = [line for line in printed.splitlines() if any(w in line for w in ("calling", "inline", "as a level"))]
+    assert len(lines) == 3, printed
+    assert secret not in printed, printed
+    assert "as a level: *** and 7" in lines[2] and "'Authorization': '***'" in lines[1]
+    assert all("loc=test_step_runtime.py:" in line for line in lines), lines  # the tool's own line
 
 
 def test_a_compiled_replay_runs_only_the_plan_it_asked_for() -> None:
