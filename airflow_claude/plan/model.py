@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 
-from airflow_claude.fingerprint import digest_of, json_encoder, sha256_of
+from airflow_claude.fingerprint import digest_of, json_encoder
 from airflow_claude.plan.params import PARAMS_JSON_SCHEMA
 
 SCHEMA_VERSION = "1"
@@ -125,12 +125,10 @@ _PLAN_JSON = json_encoder(",", ":", default=_plan_part)
 
 
 def plan_hash(data: dict[str, Any]) -> str:
-    """sha256 of a plan document's canonical JSON, prefixed with the algorithm.
-
-    Not always ``Plan.hash`` of the same plan: a model dump carries ``params: {}``, which the
-    model's hash leaves out. To hash a stored plan, use ``Plan.model_validate(doc).hash``.
+    """The hash of a plan document: :attr:`Plan.hash` of its model (a model dump's ``params: {}`` and
+    defaults hash as the model does). Raises pydantic's ``ValidationError`` for what is no plan.
     """
-    return sha256_of(data)
+    return Plan.model_validate(data).hash
 
 
 def reference_json_schema() -> dict[str, Any]:

@@ -167,3 +167,12 @@ def test_hash_changes_with_any_field(change: str) -> None:
     before = _hash(data)
     CHANGES[change](data)
     assert _hash(data) != before
+
+
+def test_plan_hash_of_a_document_is_the_models_hash_whatever_the_dump() -> None:
+    from airflow_claude.plan import Plan, plan_hash
+
+    doc = {"schema_version": "1", "id": "p1", "goal": "g", "provenance": {"created_by": "human:t"}}
+    doc["steps"] = [{"id": "a", "tool": "t", "args": {}}]
+    model = Plan.model_validate(doc)
+    assert plan_hash(doc) == plan_hash(model.model_dump(mode="json")) == model.hash
