@@ -131,6 +131,10 @@ class PlanRoundOperator(lineage.LineageMixin, AutomationTask):
             request = replay_request(context, automation.id)
             if request is None:
                 return None
+            if not automation.settings.allow_replay:
+                raise ReplayRefused(
+                    f"automation {automation.id} does not accept replays (AutomationSettings(allow_replay=False))"
+                )
             stored = request.plan or {}
             plan_id = stored.get("id")
             goal = stored.get("goal")

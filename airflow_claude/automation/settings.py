@@ -35,6 +35,10 @@ class AutomationSettings:
     steps of a round are one mapped task whatever the plan's shape, and a step that depends on
     others waits for them in the triggerer. A plan outside them is refused by the validator, and
     Claude is told so.
+
+    ``allow_replay=False`` refuses replays (a run whose conf carries a stored plan, from the UI or
+    ``airflow-claude replay``): its plan task fails with ``replay_refused`` and nothing runs.
+    Whoever may trigger the DAG may otherwise ask it to run any plan its catalog validates.
     """
 
     max_steps: int = 12
@@ -57,6 +61,7 @@ class AutomationSettings:
     plan_max_tokens: int = 8192
     review_max_tokens: int = 2048
     review: Literal["always", "on_failure"] = "always"
+    allow_replay: bool = True
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_levels <= 100:

@@ -272,3 +272,17 @@ def test_an_edited_committed_plan_survives_json_transport_with_its_hash(no_gatew
     replayed = Proposal.model_validate(plan_task(DAG_UNDER_TEST, FakeTI(dag_id=DAG_ID), carried))
     assert replayed.plan_hash == source.plan_hash and replayed.plan == source.plan
     assert replayed.replay_of == {"plan_hash": source.plan_hash, "source": None, "requested_by": None}
+
+
+NO_REPLAY_ID = "kit_replay_off"
+NO_REPLAY = claude_automation(
+    NO_REPLAY_ID, catalog=CATALOG, settings=AutomationSettings(**{**SETTINGS.__dict__, "allow_replay": False})
+)
+
+
+def test_an_automation_that_allows_no_replay_refuses_one_before_anything_runs(no_gateway: Any) -> None:
+    ti = FakeTI(dag_id=NO_REPLAY_ID)
+    with pytest.raises(AirflowFailException, match=r"kit_replay_off does not accept replays \(.*allow_replay=False"):
+        plan_task(NO_REPLAY, ti, request().conf())
+    assert ti.xcom[("attempt_1.plan", None, OUTCOME_KEY)]["verdict"] == "replay_refused"
+    assert ti.xcom[("attempt_1.plan", None, USAGE_KEY)]["calls"] == 0 and no_gateway.requests == []
