@@ -63,7 +63,11 @@ def cassette(data: RunData) -> dict[str, Any]:
 
 
 def export_bundle(data: RunData, detail: RunDetail) -> dict[str, Any]:
-    """The export download: plan, its hash, the cassette and the report (None for a compiled-plan run)."""
+    """The export download: plan, its hash, the cassette, the calls as made and the report (None for a compiled run).
+
+    The cassette holds the answers; ``calls`` says what each exchange was (purpose, model, request
+    id, tokens, cost). Prompts are not stored anywhere, so no export holds them.
+    """
     prefix = automation_prefix(data)
     report = data.xcom(f"{prefix}report", REPORT_KEY) if prefix is not None else None
     return {
@@ -74,5 +78,6 @@ def export_bundle(data: RunData, detail: RunDetail) -> dict[str, Any]:
         "plan_hash": detail.plan_hash,
         "plan_exact": detail.plan_exact,
         "cassette": cassette(data),
+        "calls": [call.model_dump(mode="json") for call in detail.calls],  # each call made: model, ids, tokens, cost
         "report": redact_value(report) if isinstance(report, dict) else None,
     }

@@ -51,6 +51,10 @@ def test_the_bundle_holds_the_final_plan_its_hash_and_the_report() -> None:
     assert bundle["format"] == EXPORT_FORMAT and bundle["source"] == {"dag_id": data.dag_id, "run_id": data.run_id}
     assert bundle["plan_hash"] == plan_hash(bundle["plan"]) and bundle["plan"]["id"] == "orders_v2"
     assert bundle["report"]["verdict"] == "done" and bundle["plan_exact"]
+    calls = build_detail(data).calls
+    assert bundle["calls"] == [c.model_dump(mode="json") for c in calls] and len(calls) >= 2
+    assert {c["purpose"] for c in bundle["calls"]} >= {"plan", "review"}
+    assert all(c["request_id"] for c in bundle["calls"])
     plan = compiled_run()
     assert export_bundle(plan, build_detail(plan))["report"] is None
 
