@@ -108,6 +108,7 @@ class RunDetail(RunSummary):
     compensation: dict[str, list[str]] = Field(default_factory=_no_compensation)
     replay_of: dict[str, Any] | None = None
     replays: list[dict[str, str]] = Field(default_factory=list)
+    data_interval: list[str] | None = None  # ISO start and end: what the run's run.* references resolved to
     reason: str | None = None
 
     def summary(self) -> RunSummary:

@@ -251,6 +251,7 @@ def run_page(detail: RunDetail, base: str) -> str:
         ("Kind", detail.kind),
         ("State", detail.state),
         ("Started", detail.start_date),
+        ("Data interval", " to ".join(detail.data_interval) if detail.data_interval else None),
         ("Verdict", detail.verdict),
         ("Status", detail.status),
         ("Reason", detail.reason),

@@ -140,7 +140,9 @@ def automation_prefix(data: RunData) -> str | None:
 def build_detail(data: RunData) -> RunDetail:
     """The run page's data: an automation run when the DAG holds an automation, else a compiled-plan run."""
     prefix = automation_prefix(data)
-    return _plan_detail(data) if prefix is None else _automation_detail(data, prefix)
+    detail = _plan_detail(data) if prefix is None else _automation_detail(data, prefix)
+    detail.data_interval = list(data.data_interval) if data.data_interval else None
+    return detail
 
 
 def build_summary(data: RunData) -> RunSummary:

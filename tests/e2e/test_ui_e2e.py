@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
@@ -492,6 +493,8 @@ def test_replay_of_a_compiled_run_keeps_its_plan_and_data_interval(
     path = f"{PREFIX}/api/runs/{run_path('ui_compiled_plan', replays.compiled)}"
     detail = plugin(airflow, "GET", path, tokens["admin"]).json()
     assert detail["replay_of"]["source"]["run_id"] == source.compiled_run_id and detail["model_calls"] == 0
+    shown = [datetime.fromisoformat(t.replace("Z", "+00:00")) for t in detail["data_interval"]]
+    assert shown == [datetime.fromisoformat(before[k].replace("Z", "+00:00")) for k in interval], detail
     assert len(fake.message_requests()) == replays.model_requests
     # a plan the DAG does not run (the same plan, edited) is refused: the DAG is its plan
     plan = json.loads((DAGS / "ui_plan_files" / "ui_compiled_plan.json").read_text())

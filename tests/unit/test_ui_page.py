@@ -70,6 +70,14 @@ def test_a_compiled_plan_run_offers_the_button_and_the_cli_for_a_changed_plan_fi
     assert "airflow-claude replay nightly_orders scheduled__2026-12-04 --plans-dir DIR" in page
 
 
+def test_the_page_shows_the_runs_data_interval() -> None:
+    data = compiled_run()
+    data.data_interval = ("2026-12-03T00:00:00+00:00", "2026-12-04T00:00:00+00:00")
+    page = run_page(build_detail(data), "")
+    assert "<dt>Data interval</dt><dd>2026-12-03T00:00:00+00:00 to 2026-12-04T00:00:00+00:00</dd>" in page
+    assert "Data interval" not in run_page(build_detail(compiled_run()), "")
+
+
 def test_a_run_with_no_known_plan_offers_no_replay() -> None:
     data = compiled_run(with_file=False)
     data.xcoms.clear()
