@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 CATALOG_ENV = "AIRFLOW_CLAUDE_CATALOG"
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+EXIT_DIFFERENT = 1  # ``diff``: the plans differ
 
 
 class UsageError(AirflowClaudeError):
@@ -333,6 +334,45 @@ def _gateway(args: argparse.Namespace, stack: contextlib.ExitStack) -> ModelGate
     return ModelGateway(anthropic.Anthropic(api_key=key, base_url=base_url), args.model or DEFAULT_MODEL)
 
 
+# -- diff ----------------------------------------------------------------------------------------
+
+
+def _add_diff(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("diff", help="what changed between two versions of a plan file (exit 1 when any)")
+    parser.add_argument("old", metavar="OLD", help="the plan file before")
+    parser.add_argument("new", metavar="NEW", help="the plan file after")
+    parser.set_defaults(handler=cmd_diff)
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    """One line per change (``plan.diff``), like ``diff``: exit 0 when alike, 1 when they differ."""
+    from airflow_claude.plan.diff import plan_changes
+
+    docs: list[dict[str, Any]] = []
+    for name in (args.old, args.new):
+        path = Path(name)
+        if not path.is_file():
+            raise UsageError(f"no such file: {name}")
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise UsageError(f"{name}: not JSON: {exc}") from None
+        if not isinstance(doc, dict):
+            raise UsageError(f"{name}: not a plan document (a JSON object)")
+        try:
+            digest = Plan.model_validate(doc).hash
+        except ValidationError:
+            digest = "(not a valid plan)"
+        print(f"{'---' if not docs else '+++'} {name}: plan {doc.get('id')} {digest}")
+        docs.append(doc)
+    changes = plan_changes(docs[0], docs[1])
+    for line in changes:
+        print(f"  {line}")
+    if not changes:
+        print("  no change in what runs")
+    return EXIT_DIFFERENT if changes else EXIT_OK
+
+
 # -- entry point -------------------------------------------------------------------------------
 
 
@@ -344,7 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     from airflow_claude.cli_runs import add_export, add_replay  # they import this module's helpers
 
-    for add in (_add_validate, _add_render, _add_schema, _add_plan, add_replay, add_export):
+    for add in (_add_validate, _add_render, _add_diff, _add_schema, _add_plan, add_replay, add_export):
         add(sub)
     return parser
 

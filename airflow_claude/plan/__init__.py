@@ -1,5 +1,6 @@
 """The plan model, its JSON Schema, strict loading and validation."""
 
+from airflow_claude.plan.diff import plan_changes
 from airflow_claude.plan.limits import DEFAULT_LIMITS, PlanLimits
 from airflow_claude.plan.model import SCHEMA_VERSION, Plan, Provenance, Step, plan_hash, plan_json_schema
 from airflow_claude.plan.validator import ValidationResult, parse_plan, validate_plan
@@ -13,6 +14,7 @@ __all__ = [
     "Step",
     "ValidationResult",
     "parse_plan",
+    "plan_changes",
     "plan_hash",
     "plan_json_schema",
     "validate_plan",

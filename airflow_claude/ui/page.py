@@ -202,9 +202,16 @@ def _version_chain(detail: RunDetail) -> str:
             notes.append(f"approved by {e(v.approved_by)}")
         elif v.auto_approved:
             notes.append("approved by the policy")
+        changed = "".join(
+            f'<li class="{kind}">{label}<code>{e(line)}</code></li>'
+            for kind, label, lines in (("change", "", v.changes), ("edit", "edit: ", v.edits))
+            for line in lines
+        )
         items.append(
             f'<li class="version" data-round="{v.round}">round {v.round}: <code>{e(v.plan_id)}</code> '
-            f'<span class="muted mono">{e((v.plan_hash or "")[:19])}</span> {"; ".join(notes)}</li>'
+            f'<span class="muted mono">{e((v.plan_hash or "")[:19])}</span> {"; ".join(notes)}'
+            + (f'<ul class="changes">{changed}</ul>' if changed else "")
+            + "</li>"
         )
     return f'<ol id="version-chain">{"".join(items)}</ol>'
 

@@ -23,6 +23,7 @@ from airflow_claude.automation.contracts import (
     USAGE_KEY,
 )
 from airflow_claude.observability.redaction import redact_value
+from airflow_claude.plan.diff import plan_changes
 from airflow_claude.runtime.provenance import PROVENANCE_XCOM_KEY
 from airflow_claude.runtime.replay import REPLAY_CONF_KEY
 from airflow_claude.ui.models import CallView, LedgerState, RoundView, RunDetail, RunSummary, StepView, VersionEntry
@@ -162,6 +163,7 @@ def _automation_detail(data: RunData, prefix: str) -> RunDetail:
     plan: dict[str, Any] | None = None
     replay_of: Any = None
     previous_reason: str | None = None
+    previous_plan: dict[str, Any] | None = None
     for r in range(1, rounds_of(data, prefix) + 1):
         task = f"{prefix}attempt_{r}."
         for name in ("plan", "review"):
@@ -209,9 +211,12 @@ def _automation_detail(data: RunData, prefix: str) -> RunDetail:
                 approved_by=view.approved_by,
                 auto_approved=view.auto_approved,
                 replan_reason=previous_reason,
+                changes=_changes(previous_plan, (proposal or committed or {})["plan"]),
+                edits=_changes((proposal or {}).get("plan"), committed["plan"] if committed else None),
             )
         )
         previous_reason = view.reason if view.verdict == "replan" else None
+        previous_plan = round_plan
     if report is not None and report.get("model_calls"):
         calls = [_call(c) for c in report["model_calls"] if isinstance(c, dict)]
     last = next((r for r in reversed(rounds) if r.plan_id), None)
@@ -244,6 +249,13 @@ def _automation_detail(data: RunData, prefix: str) -> RunDetail:
         compensation={k: [str(shown(v, 300)) for v in compensation.get(k, [])] for k in ("undone", "not_undone")},
         replay_of=redact_value(replay_of) if isinstance(replay_of, dict) else None,
     )
+
+
+def _changes(before: Any, after: Any) -> list[str]:
+    """What changed from one plan version to the next, masked and cut for the page."""
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return []
+    return [str(shown(line, 300)) for line in plan_changes(before, after)][:50]
 
 
 def _approver(last: RoundView | None) -> str | None:

@@ -359,3 +359,20 @@ def test_console_script(tmp_path: Path, plans: Path) -> None:
     schema = subprocess.run([str(script), "schema"], capture_output=True, text=True, timeout=120, check=False)
     assert schema.returncode == 0
     assert schema.stdout == SCHEMA_FILE.read_text(encoding="utf-8")
+
+
+def test_diff_names_each_change_and_exits_1_only_when_plans_differ(
+    capsys: Capsys, tmp_path: Path, write_plan: WritePlan
+) -> None:
+    old = write_plan(diamond(), name="old")
+    changed = diamond()
+    changed["steps"][3]["args"]["channel"] = "#finance"
+    new = write_plan(changed, name="new")
+    code, out, _ = run(capsys, "diff", str(old), str(new))
+    assert code == 1, out
+    assert 'changed step announce: args.channel: "#orders" -> "#finance"' in out
+    assert out.count("plan diamond sha256:") == 2
+    code, out, _ = run(capsys, "diff", str(old), str(old))
+    assert code == 0 and "no change in what runs" in out
+    code, _, err = run(capsys, "diff", str(old), str(tmp_path / "missing.json"))
+    assert code == 2 and "no such file" in err

@@ -7,6 +7,7 @@ from decimal import Decimal
 from ui_kit import HOSTILE, automation_run, compiled_run, plan_doc, plan_hash
 
 from airflow_claude.runtime.replay import REPLAY_CONF_KEY
+from airflow_claude.ui.page import run_page
 from airflow_claude.ui.runs import RunData, TaskRow, automation_prefix, build_detail, build_summary, shown
 
 
@@ -32,6 +33,21 @@ def test_the_version_chain_names_the_parent_the_editor_and_the_reviews_reason() 
     assert chain[0].auto_approved and chain[0].replan_reason is None
     assert chain[1].parent_plan_id == "orders_v1" and chain[1].edited and chain[1].approved_by == "ann"
     assert chain[1].replan_reason == "notify failed: channel missing"
+
+
+def test_the_version_chain_says_what_a_replan_and_an_edit_changed() -> None:
+    data = automation_run()
+    proposal = data.xcoms[("claude.attempt_2.plan", -1, "return_value")]["plan"]
+    proposal["steps"][2]["args"]["text"] = "done, with regions"  # Claude's re-plan changed a step
+    committed = data.xcoms[("claude.attempt_2.commit", -1, "committed")]
+    edited_step = {**proposal["steps"][2], "args": {"text": HOSTILE}}  # ann's edit, hostile text and all
+    committed["plan"] = {**proposal, "steps": [*proposal["steps"][:2], edited_step]}
+    chain = build_detail(data).version_chain
+    assert chain[0].changes == [] and chain[0].edits == []
+    assert chain[1].changes == ['changed step notify: args.text: "done" -> "done, with regions"']
+    assert chain[1].edits == [f'changed step notify: args.text: "done, with regions" -> "{HOSTILE}"']
+    page = run_page(build_detail(data), "")
+    assert 'class="edit">edit: <code>changed step notify: args.text:' in page and HOSTILE not in page
 
 
 def test_a_run_still_in_progress_sums_what_the_model_tasks_pushed() -> None:
