@@ -75,7 +75,8 @@ class VersionEntry(BaseModel):
     approved_by: str | None = None
     auto_approved: bool | None = None
     replan_reason: str | None = None  # the previous round's review, when it asked for this plan
-    changes: list[str] = Field(default_factory=list)  # from the previous round's plan to this proposal
+    changed_since: str | None = None  # the plan hash ``changes`` compares with (previous round or DAG version)
+    changes: list[str] = Field(default_factory=list)  # from that plan to this one (a re-plan's proposal)
     edits: list[str] = Field(default_factory=list)  # from the proposal to the plan the approver committed
 
 

@@ -202,9 +202,10 @@ def _version_chain(detail: RunDetail) -> str:
             notes.append(f"approved by {e(v.approved_by)}")
         elif v.auto_approved:
             notes.append("approved by the policy")
+        since = f"since {(v.changed_since or '')[:19]}: "
         changed = "".join(
             f'<li class="{kind}">{label}<code>{e(line)}</code></li>'
-            for kind, label, lines in (("change", "", v.changes), ("edit", "edit: ", v.edits))
+            for kind, label, lines in (("change", e(since), v.changes), ("edit", "edit: ", v.edits))
             for line in lines
         )
         items.append(

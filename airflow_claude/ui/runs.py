@@ -56,6 +56,15 @@ class DagTask:
 
 
 @dataclass
+class PreviousVersion:
+    """The latest earlier DAG version of a compiled plan's DAG that ran another plan (rebuilt from it)."""
+
+    plan_hash: str
+    dag_version: int
+    plan: dict[str, Any]
+
+
+@dataclass
 class RunData:
     """Everything the read side knows of one DAG run, as plain data."""
 
@@ -72,6 +81,7 @@ class RunData:
     dag_doc: str | None = None
     dag_description: str | None = None
     plan_file: dict[str, Any] | None = None  # the compiled plan's file, when its hash matched
+    previous_version: PreviousVersion | None = None  # a compiled plan's DAG: the last version with another plan
     data_interval: tuple[str, str] | None = None  # ISO start and end, when the run has one
 
     def xcom(self, task_id: str, key: str = RETURN_KEY, map_index: int = -1) -> Any:
@@ -164,6 +174,7 @@ def _automation_detail(data: RunData, prefix: str) -> RunDetail:
     replay_of: Any = None
     previous_reason: str | None = None
     previous_plan: dict[str, Any] | None = None
+    previous_hash: str | None = None
     for r in range(1, rounds_of(data, prefix) + 1):
         task = f"{prefix}attempt_{r}."
         for name in ("plan", "review"):
@@ -211,12 +222,13 @@ def _automation_detail(data: RunData, prefix: str) -> RunDetail:
                 approved_by=view.approved_by,
                 auto_approved=view.auto_approved,
                 replan_reason=previous_reason,
+                changed_since=previous_hash,
                 changes=_changes(previous_plan, (proposal or committed or {})["plan"]),
                 edits=_changes((proposal or {}).get("plan"), committed["plan"] if committed else None),
             )
         )
         previous_reason = view.reason if view.verdict == "replan" else None
-        previous_plan = round_plan
+        previous_plan, previous_hash = round_plan, view.plan_hash
     if report is not None and report.get("model_calls"):
         calls = [_call(c) for c in report["model_calls"] if isinstance(c, dict)]
     last = next((r for r in reversed(rounds) if r.plan_id), None)
@@ -405,6 +417,8 @@ def _plan_detail(data: RunData) -> RunDetail:
     status = {"success": "succeeded", "failed": "failed"}.get(data.state or "")
     view = RoundView(round=1, plan_id=plan_id, plan_hash=plan_hash, verdict=status, steps=steps)
     provenance = plan.get("provenance") or {}
+    before = data.previous_version  # both sides rebuilt from their DAG versions: alike where the plans are
+    changes = _changes(before.plan, rebuilt_plan(data, plan_id)) if before is not None else []
     chain = (
         [
             VersionEntry(
@@ -413,6 +427,8 @@ def _plan_detail(data: RunData) -> RunDetail:
                 plan_hash=plan_hash,
                 parent_plan_id=provenance.get("parent_plan_id"),
                 created_by=shown(provenance.get("created_by"), 200),
+                changed_since=before.plan_hash if before is not None else None,
+                changes=changes,
             )
         ]
         if plan_id

@@ -36,12 +36,15 @@ from airflow_claude.runtime.provenance import PROVENANCE_XCOM_KEY
 from airflow_claude.ui.models import RunDetail, RunSummary
 from airflow_claude.ui.runs import (
     DagTask,
+    PreviousVersion,
     RunData,
     TaskRow,
     automation_prefixes,
     build_detail,
     build_summary,
+    compiled_plan_ref,
     doc_field,
+    rebuilt_plan,
 )
 
 log = logging.getLogger(__name__)
@@ -199,18 +202,55 @@ def _read_dag(session: Session, run: DagRun, data: RunData) -> None:
     if dag is not None:
         data.dag_doc = dag.doc_md
         data.dag_description = dag.description
-        for task_id, task in dag.task_dict.items():
-            data.dag_tasks[task_id] = DagTask(
-                upstream=sorted(task.upstream_task_ids), doc_md=getattr(task, "doc_md", None), task_type=task.task_type
-            )
+        data.dag_tasks = _dag_tasks(dag)
     if automation_prefixes(data):
         return
-    stamp = next((v for (_, _, k), v in data.xcoms.items() if k == PROVENANCE_XCOM_KEY and isinstance(v, dict)), {})
-    plan_id = stamp.get("plan_id") or doc_field(data.dag_doc, "plan id")
-    plan_hash = stamp.get("plan_hash") or doc_field(data.dag_doc, "plan hash")
+    plan_id, plan_hash = compiled_plan_ref(data)
     if plan_id and plan_hash:
         fileloc = session.scalar(select(DagModel.fileloc).where(DagModel.dag_id == run.dag_id))
         data.plan_file = find_plan_file(fileloc, str(plan_id), str(plan_hash))
+        data.previous_version = previous_version(session, run, str(plan_hash))
+
+
+def _dag_tasks(dag: Any) -> dict[str, DagTask]:
+    return {
+        task_id: DagTask(
+            upstream=sorted(task.upstream_task_ids), doc_md=getattr(task, "doc_md", None), task_type=task.task_type
+        )
+        for task_id, task in dag.task_dict.items()
+    }
+
+
+def previous_version(session: Session, run: DagRun, plan_hash: str, limit: int = 20) -> PreviousVersion | None:
+    """The latest DAG version before the run's that compiled another plan, its plan rebuilt for a diff.
+
+    A DAG gets a new version for other reasons too (the loader's code, a tool's route), so up to
+    ``limit`` earlier versions are read for one whose DAG doc names another plan hash.
+    """
+    from airflow.models.dag_version import DagVersion
+
+    version_id = getattr(run, "created_dag_version_id", None)
+    current = session.get(DagVersion, version_id) if version_id is not None else None
+    if current is None:
+        return None
+    older = session.scalars(
+        select(DagVersion)
+        .where(DagVersion.dag_id == run.dag_id, DagVersion.version_number < current.version_number)
+        .order_by(DagVersion.version_number.desc())
+        .limit(limit)
+    )
+    for version in older:
+        try:
+            dag = dag_bag().get_dag(version.id, session=session)
+        except Exception:  # a version that no longer deserializes: look further back
+            log.warning("cannot read version %s of %s", version.version_number, run.dag_id, exc_info=True)
+            continue
+        other = doc_field(dag.doc_md, "plan hash") if dag is not None else None
+        if dag is not None and other and other != plan_hash:
+            then = RunData(dag_id=run.dag_id, run_id="", dag_doc=dag.doc_md, dag_tasks=_dag_tasks(dag))
+            plan = rebuilt_plan(then, doc_field(dag.doc_md, "plan id"))
+            return PreviousVersion(plan_hash=other, dag_version=version.version_number, plan=plan)
+    return None
 
 
 def find_plan_file(fileloc: str | None, plan_id: str, plan_hash: str) -> dict[str, Any] | None:

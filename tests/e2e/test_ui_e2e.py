@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -102,7 +103,9 @@ def airflow(fake: FakeClaude, tmp_path_factory: pytest.TempPathFactory) -> Itera
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,viewer:viewer",
         "AIRFLOW__CORE__PARALLELISM": "6",
     }
-    instance = AirflowInstance(home=base / "home", dags_folder=DAGS, extra_env=env, with_triggerer=True)
+    dags = base / "dags"  # a copy: a test changes a plan file
+    shutil.copytree(DAGS, dags, ignore=shutil.ignore_patterns("__pycache__"))
+    instance = AirflowInstance(home=base / "home", dags_folder=dags, extra_env=env, with_triggerer=True)
     instance.start()
     try:
         for dag_id in ("ui_orders", "ui_orders_changed", "ui_compiled_plan"):
@@ -539,6 +542,34 @@ def test_export_reproduces_the_run_offline(airflow: AirflowInstance, source: Sou
     assert [s["id"] for s in planned.input["steps"]] == STEP_IDS
     reviewed = next(block for block in review.content if block.type == "tool_use")
     assert reviewed.input["verdict"] == "done"
+
+
+def test_a_compiled_run_shows_what_changed_since_the_dags_previous_plan(
+    airflow: AirflowInstance, replays: Replays, tokens: dict[str, str]
+) -> None:
+    """A changed plan file is a new DAG version; the next run's page names each change against the old plan."""
+    assert airflow.wait_for_run("ui_compiled_plan", replays.compiled, timeout=RUN_TIMEOUT) == "success"
+    dags = Path(airflow.dags_folder)
+    plan_file = dags / "ui_plan_files" / "ui_compiled_plan.json"
+    plan = json.loads(plan_file.read_text())
+    old_hash = Plan.model_validate(plan).hash
+    plan["steps"][0]["args"]["source"] = "orders_archive"
+    new_hash = Plan.model_validate(plan).hash
+    plan_file.write_text(json.dumps(plan, indent=2))
+    airflow.force_reparse(dags / "ui_plans.py")
+    deadline = time.monotonic() + 120
+    while new_hash not in (airflow.get(f"/dags/{seg('ui_compiled_plan')}/details").get("doc_md") or ""):
+        assert time.monotonic() < deadline, "the changed plan file never became a new DAG version"
+        time.sleep(1.0)
+    run_id = airflow.trigger("ui_compiled_plan")
+    assert airflow.wait_for_run("ui_compiled_plan", run_id, timeout=RUN_TIMEOUT) == "success"
+    path = f"{PREFIX}/api/runs/{run_path('ui_compiled_plan', run_id)}"
+    detail = plugin(airflow, "GET", path, tokens["admin"]).json()
+    entry = detail["version_chain"][0]
+    assert detail["plan_hash"] == new_hash and entry["changed_since"] == old_hash, detail["version_chain"]
+    assert entry["changes"] == ['changed step count: args.source: "orders" -> "orders_archive"']
+    page = plugin(airflow, "GET", f"{PREFIX}/runs/{run_path('ui_compiled_plan', run_id)}", tokens["admin"]).text
+    assert "orders_archive" in page and f"since {old_hash[:19]}" in page
 
 
 def test_no_log_holds_the_secret_a_tool_logged(airflow: AirflowInstance, source: Source, replays: Replays) -> None:

@@ -8,7 +8,16 @@ from ui_kit import HOSTILE, automation_run, compiled_run, plan_doc, plan_hash
 
 from airflow_claude.runtime.replay import REPLAY_CONF_KEY
 from airflow_claude.ui.page import run_page
-from airflow_claude.ui.runs import RunData, TaskRow, automation_prefix, build_detail, build_summary, shown
+from airflow_claude.ui.runs import (
+    PreviousVersion,
+    RunData,
+    TaskRow,
+    automation_prefix,
+    build_detail,
+    build_summary,
+    rebuilt_plan,
+    shown,
+)
 
 
 def test_an_automation_run_in_a_task_group_shows_every_round_and_the_report() -> None:
@@ -43,11 +52,25 @@ def test_the_version_chain_says_what_a_replan_and_an_edit_changed() -> None:
     edited_step = {**proposal["steps"][2], "args": {"text": HOSTILE}}  # ann's edit, hostile text and all
     committed["plan"] = {**proposal, "steps": [*proposal["steps"][:2], edited_step]}
     chain = build_detail(data).version_chain
-    assert chain[0].changes == [] and chain[0].edits == []
+    assert chain[0].changes == [] and chain[0].edits == [] and chain[0].changed_since is None
+    assert chain[1].changed_since == chain[0].plan_hash
     assert chain[1].changes == ['changed step notify: args.text: "done" -> "done, with regions"']
     assert chain[1].edits == [f'changed step notify: args.text: "done, with regions" -> "{HOSTILE}"']
     page = run_page(build_detail(data), "")
     assert 'class="edit">edit: <code>changed step notify: args.text:' in page and HOSTILE not in page
+
+
+def test_a_compiled_run_says_what_changed_since_its_dags_previous_plan() -> None:
+    data = compiled_run()
+    before = rebuilt_plan(data, "nightly_orders")
+    before["steps"] = [s for s in before["steps"] if s["id"] != "notify"]  # version 3 had no notify step
+    data.previous_version = PreviousVersion(plan_hash="sha256:" + "e" * 64, dag_version=3, plan=before)
+    entry = build_detail(data).version_chain[0]
+    assert entry.changed_since == "sha256:" + "e" * 64
+    assert entry.changes == ["added step notify (notify)"]
+    page = run_page(build_detail(data), "")
+    assert 'class="change">since sha256:eeeeeeeeeeee: <code>added step notify (notify)</code>' in page
+    assert build_detail(compiled_run()).version_chain[0].changes == []
 
 
 def test_a_run_still_in_progress_sums_what_the_model_tasks_pushed() -> None:
