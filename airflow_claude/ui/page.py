@@ -70,10 +70,16 @@ def run_url(base: str, dag_id: str, run_id: str) -> str:
     return f"{base}/runs/{quote(dag_id, safe='')}/{quote(run_id, safe='')}"
 
 
-def _page(title: str, body: str, script: str = "") -> str:
+#: A run page reloads itself this often while its run is not finished, to follow the steps.
+REFRESH_SECONDS = 10
+_UNFINISHED = ("queued", "running")
+
+
+def _page(title: str, body: str, script: str = "", refresh: int | None = None) -> str:
     tail = f"<script>{script}</script>" if script else ""
+    reload = f'<meta http-equiv="refresh" content="{int(refresh)}">' if refresh else ""
     return (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>'
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>{reload}'
         f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{_CSS}</style></head>'
         f"<body><main>{body}</main>{tail}</body></html>"
     )
@@ -289,4 +295,5 @@ def run_page(detail: RunDetail, base: str) -> str:
         f"<h2>Compensation</h2>{_compensation(detail)}<h2>Replay and export</h2>{replay_html}"
         + (f'<h2>Replays of this run</h2><ul id="replays">{replays}</ul>' if replays else "")
     )
-    return _page(f"Claude run {detail.run_id}", body, script)
+    refresh = REFRESH_SECONDS if detail.state in _UNFINISHED else None
+    return _page(f"Claude run {detail.run_id}", body, script, refresh)

@@ -70,6 +70,13 @@ def test_a_compiled_plan_run_offers_the_button_and_the_cli_for_a_changed_plan_fi
     assert "airflow-claude replay nightly_orders scheduled__2026-12-04 --plans-dir DIR" in page
 
 
+def test_a_page_follows_its_run_until_it_is_finished() -> None:
+    data = automation_run()
+    assert 'http-equiv="refresh"' not in run_page(build_detail(data), "")
+    data.state = "running"
+    assert '<meta http-equiv="refresh" content="10">' in run_page(build_detail(data), "")
+
+
 def test_the_page_shows_the_runs_data_interval() -> None:
     data = compiled_run()
     data.data_interval = ("2026-12-03T00:00:00+00:00", "2026-12-04T00:00:00+00:00")
