@@ -36,6 +36,23 @@ class GoalSource:
     key: str = "return_value"
     param: str = "goal"
 
+    def doc(self, fixed: bool) -> str:
+        """The plan task's ``doc_md`` line saying where the goal comes from (:func:`goal_param_of` reads it)."""
+        if fixed:
+            return "**Goal:** fixed in the DAG file."
+        if self.task_id is not None:
+            return f"**Goal:** the `{self.key}` XCom of task `{self.task_id}`."
+        return f"**Goal:** the DAG param `{self.param}`."
+
+
+_GOAL_PARAM_DOC = re.compile(r"\*\*Goal:\*\* the DAG param `([^`]+)`")
+
+
+def goal_param_of(plan_task_doc: str | None) -> str | None:
+    """The DAG param an automation reads its goal from, as its plan task's doc says (None: not a param)."""
+    found = _GOAL_PARAM_DOC.search(plan_task_doc or "")
+    return found.group(1) if found else None
+
 
 @dataclass(frozen=True)
 class Automation:

@@ -167,7 +167,9 @@ def _build(
         reviews: list[Any] = []
         for r in range(1, automation.rounds + 1):
             with TaskGroup(group_id=f"attempt_{r}", tooltip=f"plan, approve, act, review (round {r})"):
-                plan = PlanRoundOperator(task_id="plan", round_number=r, **ids, **model_task)
+                plan = PlanRoundOperator(
+                    task_id="plan", round_number=r, doc_md=source.doc(goal is not None), **ids, **model_task
+                )
                 approve = PlanApprovalOperator(task_id="approve", round_number=r, **ids)
                 commit = CommitPlanOperator(task_id="commit", round_number=r, **ids)
                 review = ReviewOperator(

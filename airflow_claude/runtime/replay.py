@@ -42,14 +42,14 @@ class ReplayRequest(BaseModel):
         """The DAG run conf entry that asks for this replay."""
         return {REPLAY_CONF_KEY: self.model_dump(mode="json")}
 
-    def run_conf(self) -> dict[str, Any]:
-        """What to trigger an automation with: :meth:`conf` plus the plan's goal as the ``goal`` param.
+    def run_conf(self, goal_param: str = "goal") -> dict[str, Any]:
+        """What to trigger an automation with: :meth:`conf` plus the plan's goal as its goal param.
 
         Airflow validates a triggered run's conf against the DAG's params, and an automation's
-        trigger form requires a non-empty ``goal``; the replay itself never reads it.
+        trigger form requires a non-empty goal; the replay itself never reads it.
         """
         goal = (self.plan or {}).get("goal")
-        return {**self.conf(), **({"goal": goal} if isinstance(goal, str) and goal else {})}
+        return {**self.conf(), **({goal_param: goal} if isinstance(goal, str) and goal else {})}
 
     def replay_of(self) -> dict[str, Any]:
         """What the proposal, the report and the step provenance record about the replay (no plan body)."""

@@ -18,6 +18,7 @@ from fastapi import HTTPException, status
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from airflow_claude.automation.automation import goal_param_of
 from airflow_claude.automation.contracts import COMMITTED_KEY, RETURN_KEY
 from airflow_claude.plan.model import Plan
 from airflow_claude.runtime.replay import REPLAY_CONF_KEY, ReplayRequest
@@ -101,12 +102,20 @@ def start_replay(session: Any, manager: Any, user: Any, body: Any, *, triggered_
     dag = _latest_dag(session, target)
     prefixes = automation_prefixes(RunData(dag_id=target, run_id="", dag_tasks={t: DagTask() for t in dag.task_dict}))
     if prefixes:
-        return _into_automation(session, user, body, data, target, prefixes, triggered_from_ui)
+        goal_param = goal_param_of(getattr(dag.task_dict.get(f"{prefixes[0]}attempt_1.plan"), "doc_md", None))
+        return _into_automation(session, user, body, data, target, prefixes, triggered_from_ui, goal_param)
     return _into_compiled(session, user, body, data, dag, triggered_from_ui)
 
 
 def _into_automation(
-    session: Any, user: Any, body: Any, data: RunData | None, target: str, prefixes: list[str], from_ui: bool
+    session: Any,
+    user: Any,
+    body: Any,
+    data: RunData | None,
+    target: str,
+    prefixes: list[str],
+    from_ui: bool,
+    goal_param: str | None,
 ) -> dict[str, Any]:
     if data is not None:
         plan = plan_with_hash(data, body.plan_hash)
@@ -126,7 +135,7 @@ def _into_automation(
         source=dict(body.source) if body.source else None,
         requested_by=user.get_name(),
     )
-    conf = {**request.run_conf(), **_params_of(data)}
+    conf = {**request.run_conf(goal_param or "goal"), **_params_of(data)}
     run_id = _trigger(session, target, conf, user, from_ui, data_interval=data.data_interval if data else None)
     return {"dag_id": target, "run_id": run_id, "plan_hash": body.plan_hash}
 

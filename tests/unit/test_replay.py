@@ -286,3 +286,21 @@ def test_an_automation_that_allows_no_replay_refuses_one_before_anything_runs(no
         plan_task(NO_REPLAY, ti, request().conf())
     assert ti.xcom[("attempt_1.plan", None, OUTCOME_KEY)]["verdict"] == "replay_refused"
     assert ti.xcom[("attempt_1.plan", None, USAGE_KEY)]["calls"] == 0 and no_gateway.requests == []
+
+
+def test_the_trigger_finds_an_automations_goal_param_in_its_plan_tasks_doc() -> None:
+    """A replay must satisfy the trigger form: the goal goes into the param the automation reads it from."""
+    from datetime import datetime
+
+    from airflow.sdk import DAG, Param
+
+    from airflow_claude import claude_automation_group
+    from airflow_claude.automation.automation import goal_param_of
+
+    with DAG("kit_goal_param", schedule=None, start_date=datetime(2026, 1, 1), params={"question": Param("x")}) as dag:
+        claude_automation_group("ask", catalog=CATALOG, goal_param="question", settings=SETTINGS)
+        claude_automation_group("fixed", catalog=CATALOG, goal="Count things.", settings=SETTINGS)
+    assert goal_param_of(dag.get_task("ask.attempt_1.plan").doc_md) == "question"
+    assert goal_param_of(dag.get_task("fixed.attempt_1.plan").doc_md) is None
+    assert goal_param_of(DAG_UNDER_TEST.get_task("attempt_1.plan").doc_md) == "goal"
+    assert request().run_conf("question")["question"] == SOURCE.goal
