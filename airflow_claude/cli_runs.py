@@ -111,8 +111,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.plan_hash and args.dag_id and not (args.catalog or args.plans_dir or args.from_export):
         return _start(args, None, args.plan_hash, "")  # the server finds that plan among the run's rounds
     bundle = _bundle(args)
-    if bundle.get("kind") == "plan" and not bundle.get("plan_exact") and not (args.catalog or args.plans_dir):
-        # the api-server could not read the plan file, but the compiled DAG holds the plan: by hash
+    if bundle.get("kind") == "plan" and not bundle.get("plan_exact"):
+        # the api-server could not read the plan file: the bundle's plan is rebuilt for display only
+        if args.from_export or args.catalog or args.plans_dir:
+            raise UsageError(
+                "this run's export holds no exact plan (the api-server could not read its plan file); "
+                "replay the run itself by name: airflow-claude replay DAG_ID RUN_ID"
+            )
         return _start(args, None, str(bundle.get("plan_hash")), f" of plan {(bundle.get('plan') or {}).get('id')}")
     plan, digest, source = _stored_plan(args, bundle)
     if args.catalog:

@@ -62,8 +62,8 @@ def check_replay(request: ReplayRequest, automation: Automation, max_steps: int 
     """
     if request.plan is None:
         raise ReplayRefused(
-            f"replay of plan {request.plan_hash} refused: the request carries no plan, and an automation "
-            "proposes the plan the request carries"
+            f"replay of plan {request.plan_hash} refused: the request carries no plan "
+            "(an automation replays only the plan its request carries)"
         )
     plan: Plan | None
     issues: list[PlanIssue] = []

@@ -52,7 +52,7 @@ class ReplayRequest(BaseModel):
         return {**self.conf(), **({goal_param: goal} if isinstance(goal, str) and goal else {})}
 
     def replay_of(self) -> dict[str, Any]:
-        """What the proposal, the report and the step provenance record about the replay (no plan body)."""
+        """What the proposal and the report record about the replay (no plan body)."""
         return {"plan_hash": self.plan_hash, "source": self.source, "requested_by": self.requested_by}
 
 

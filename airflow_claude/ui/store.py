@@ -171,8 +171,12 @@ def _find_run(session: Session, dag_id: str, run_id: str) -> DagRun | None:
     return session.scalar(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id))
 
 
-def load_run(session: Session, dag_id: str, run_id: str) -> RunData | None:
-    """Everything about one run, or None when there is no such run."""
+def load_run(session: Session, dag_id: str, run_id: str, *, with_history: bool = False) -> RunData | None:
+    """Everything about one run, or None when there is no such run.
+
+    ``with_history``: also the compiled plan's previous version (the run page's diff), which reads
+    earlier serialized DAG versions; export and replay do not need it.
+    """
     run = _find_run(session, dag_id, run_id)
     if run is None:
         return None
@@ -189,6 +193,9 @@ def load_run(session: Session, dag_id: str, run_id: str) -> RunData | None:
             continue
         data.ledger.setdefault((row.task_id, row.map_index), {})[row.key[len(LEDGER_PREFIX) :]] = entry
     _read_dag(session, run, data)
+    plan_hash = compiled_plan_ref(data)[1] if with_history and not automation_prefixes(data) else None
+    if plan_hash:
+        data.previous_version = previous_version(session, run, str(plan_hash))
     return data
 
 
@@ -209,7 +216,6 @@ def _read_dag(session: Session, run: DagRun, data: RunData) -> None:
     if plan_id and plan_hash:
         fileloc = session.scalar(select(DagModel.fileloc).where(DagModel.dag_id == run.dag_id))
         data.plan_file = find_plan_file(fileloc, str(plan_id), str(plan_hash))
-        data.previous_version = previous_version(session, run, str(plan_hash))
 
 
 def _dag_tasks(dag: Any) -> dict[str, DagTask]:
@@ -278,7 +284,7 @@ def find_plan_file(fileloc: str | None, plan_id: str, plan_hash: str) -> dict[st
 
 
 def run_detail(session: Session, dag_id: str, run_id: str) -> RunDetail | None:
-    data = load_run(session, dag_id, run_id)
+    data = load_run(session, dag_id, run_id, with_history=True)
     if data is None:
         return None
     detail = build_detail(data)

@@ -151,11 +151,10 @@ def _into_compiled(session: Any, user: Any, body: Any, data: RunData | None, dag
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"DAG '{dag.dag_id}' holds no automation and no plan")
     if data is not None:
         if automation_prefix(data) is not None:
-            plan = plan_with_hash(data, body.plan_hash)
-            ran = body.plan_hash if plan is not None else None
+            ran = plan_with_hash(data, body.plan_hash) is not None
         else:
-            ran = compiled_plan_ref(data)[1]
-        if ran != body.plan_hash:
+            ran = compiled_plan_ref(data)[1] == body.plan_hash
+        if not ran:
             raise HTTPException(
                 status.HTTP_404_NOT_FOUND, f"Run '{data.run_id}' has no plan with hash {body.plan_hash}"
             )

@@ -182,3 +182,17 @@ def test_a_compiled_run_whose_plan_file_the_server_cannot_read_replays_by_hash(
     posts = [s[2] for s in api.seen if s[0] == "POST"]
     source = {"dag_id": "nightly", "run_id": "scheduled__1"}
     assert posts == [{"plan_hash": bundle["plan_hash"], "target_dag_id": None, "source": source}]
+
+
+def test_an_export_without_its_exact_plan_is_refused_naming_the_way_out(
+    capsys: Capsys, tmp_path: Path, bundle: dict[str, Any]
+) -> None:
+    """A rebuilt plan is for display only: replaying it from the file would run another plan."""
+    rebuilt = {**bundle, "kind": "plan", "plan_exact": False}
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(rebuilt))
+    with PluginAPI(rebuilt) as api:
+        argv = ["replay", "--from-export", str(path), "--into", "nightly", "--url", api.url, "--token", "t"]
+        code, _, err = run(capsys, *argv)
+    assert code == 2 and "holds no exact plan" in err and "airflow-claude replay DAG_ID RUN_ID" in err
+    assert [s for s in api.seen if s[0] == "POST"] == []
